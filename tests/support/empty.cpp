@@ -1,0 +1,1 @@
+// Keeps dml_test_support non-empty before any shared helper exists.
