@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git zlib1g-dev
   libtorch-dev libopenblas0-pthread          # LibTorch 1.13 (CPU); OpenBLAS makes convolutions fast
   libopenmpi-dev openmpi-bin                 # launch, bootstrap and CPU collectives
   libhdf5-dev                                # image shards
