@@ -1,0 +1,44 @@
+#pragma once
+// Checkpoints (format version 1), written by rank 0 only, atomically (temporary file, fsync, rename).
+// <prefix>-last.pt: full state -- model parameters and buffers, beta, both optimisers' moments and
+//   update counts, epoch/step (the sampler and every random draw are keyed by (seed, step), so the
+//   step is the whole sampler and RNG position), best Recall@1, and the resolved options.
+// <prefix>-best.pt: the model for inference (parameters, buffers, model name, embedding size).
+#include <string>
+
+#include "dml/loss/margin_loss.h"
+#include "dml/model/embedding_net.h"
+#include "dml/optim/optimizer.h"
+
+namespace dml {
+
+constexpr int64_t kCheckpointFormatVersion = 1;
+
+struct TrainingState {
+  int64_t epoch = 0;             // the epoch the next step belongs to
+  int64_t step = 0;              // the next global step to run
+  double best_recall_at_1 = -1;  // best evaluation so far (-1: none)
+};
+
+// What must match for a resume to continue the same run.
+struct RunSignature {
+  std::string model;
+  int64_t embed_dim = 0, batch_size = 0, batch_k = 0, total_replicas = 0;
+  int64_t seed = 0;
+  std::string optimizer;
+  std::string options_text;  // every resolved option, for the record
+};
+
+void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, const Optimizer& net_optimizer,
+                     const Optimizer* beta_optimizer, const TrainingState& state, const RunSignature& signature);
+
+// Restores everything save_checkpoint wrote into already-built objects. Throws dml::Error naming the
+// file and the field when the file is missing, of another format version, or from an incompatible run.
+TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, Optimizer& net_optimizer,
+                              Optimizer* beta_optimizer, const RunSignature& expected);
+
+void save_inference_model(const std::string& path, EmbeddingNet& net, const RunSignature& signature);
+// Loads a <prefix>-best.pt (or -last.pt) model's parameters and buffers into `net`.
+void load_inference_model(const std::string& path, EmbeddingNet& net);
+
+}  // namespace dml

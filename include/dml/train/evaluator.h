@@ -1,0 +1,45 @@
+#pragma once
+// Exact distributed evaluation (DESIGN section 3, invariant 4): the test split (or an evenly spaced
+// subset of it) is cut into one contiguous slice per rank, each rank embeds its slice once, the
+// embeddings are gathered (padding removed before any metric), and rank 0 computes the metrics.
+#include <torch/torch.h>
+
+#include "dml/dist/communicator.h"
+#include "dml/eval/retrieval_metrics.h"
+#include "dml/model/embedding_net.h"
+#include "dml/pipeline/loader.h"
+
+namespace dml {
+
+struct EvalConfig {
+  int64_t batch_size = 128;
+  int64_t crop_size = 224;
+  int64_t out_channels = 3;
+  int workers = 2;
+  int prefetch = 2;
+  std::vector<int64_t> ks = {1, 2, 4, 8, 16};
+  bool nmi = false;
+  uint64_t seed = 123;
+  int64_t max_images = 0;  // 0 = all
+};
+
+class Evaluator {
+ public:
+  Evaluator(Communicator& comm, ImageSource test_source, EvalConfig config);
+
+  // Every rank calls it (lock-step collectives). Puts `net` in eval mode and leaves it there.
+  // Returns the metrics on rank 0; other ranks get a default RetrievalMetrics.
+  RetrievalMetrics evaluate(EmbeddingNet& net, const torch::Device& device);
+
+  int64_t num_images() const { return static_cast<int64_t>(source_.labels.size()); }
+
+ private:
+  // float32 [rows, D] on CPU: the embeddings of source rows [begin, end).
+  torch::Tensor embed_rows(EmbeddingNet& net, const torch::Device& device, int64_t begin, int64_t end);
+
+  Communicator& comm_;
+  ImageSource source_;  // already restricted to the evaluated subset
+  EvalConfig config_;
+};
+
+}  // namespace dml

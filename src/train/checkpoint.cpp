@@ -1,0 +1,116 @@
+#include "dml/train/checkpoint.h"
+
+#include <filesystem>
+
+#include "dml/util/atomic_file.h"
+#include "dml/util/error.h"
+
+namespace dml {
+namespace {
+
+void write_meta(torch::serialize::OutputArchive& archive, const RunSignature& s) {
+  archive.write("format_version", torch::tensor(kCheckpointFormatVersion));
+  archive.write("meta/model", c10::IValue(s.model));
+  archive.write("meta/embed_dim", torch::tensor(s.embed_dim));
+  archive.write("meta/batch_size", torch::tensor(s.batch_size));
+  archive.write("meta/batch_k", torch::tensor(s.batch_k));
+  archive.write("meta/total_replicas", torch::tensor(s.total_replicas));
+  archive.write("meta/seed", torch::tensor(s.seed));
+  archive.write("meta/optimizer", c10::IValue(s.optimizer));
+  archive.write("meta/options", c10::IValue(s.options_text));
+}
+
+int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path) {
+  torch::Tensor t;
+  if (!archive.try_read(key, t)) throw Error(str(path, ": field '", key, "' is missing; the file is not a dml checkpoint"));
+  return t.item<int64_t>();
+}
+
+std::string read_string(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path) {
+  c10::IValue value;
+  if (!archive.try_read(key, value)) throw Error(str(path, ": field '", key, "' is missing; the file is not a dml checkpoint"));
+  return value.toStringRef();
+}
+
+torch::serialize::InputArchive open_archive(const std::string& path) {
+  check(std::filesystem::exists(path), path, ": no such checkpoint; pass the <prefix>-last.pt written by an earlier run");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error(str(path, ": cannot read the checkpoint (", e.what_without_backtrace(), "); the file is damaged or not a dml checkpoint"));
+  }
+  const int64_t version = read_int(archive, "format_version", path);
+  check(version == kCheckpointFormatVersion, path, ": format_version is ", version, ", this build reads ",
+        kCheckpointFormatVersion, "; resume with the dml version that wrote it or start a new run");
+  return archive;
+}
+
+void expect_equal(const std::string& path, const std::string& field, const std::string& found, const std::string& expected) {
+  check(found == expected, path, ": ", field, " is ", found, " in the checkpoint but ", expected,
+        " in this run; resume with the same ", field, " (or start a new run without --resume)");
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, const Optimizer& net_optimizer,
+                     const Optimizer* beta_optimizer, const TrainingState& state, const RunSignature& signature) {
+  torch::serialize::OutputArchive archive;
+  write_meta(archive, signature);
+  torch::serialize::OutputArchive model_archive, loss_archive;
+  net->save(model_archive);
+  loss->save(loss_archive);
+  archive.write("model", model_archive);
+  archive.write("loss", loss_archive);
+  net_optimizer.save(archive, "optim/network/");
+  if (beta_optimizer != nullptr) beta_optimizer->save(archive, "optim/beta/");
+  archive.write("state/epoch", torch::tensor(state.epoch));
+  archive.write("state/step", torch::tensor(state.step));
+  archive.write("state/best_recall_at_1", torch::tensor(state.best_recall_at_1, torch::kFloat64));
+  write_file_atomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+}
+
+TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, Optimizer& net_optimizer,
+                              Optimizer* beta_optimizer, const RunSignature& expected) {
+  auto archive = open_archive(path);
+  expect_equal(path, "--model", read_string(archive, "meta/model", path), expected.model);
+  expect_equal(path, "--embed-dim", std::to_string(read_int(archive, "meta/embed_dim", path)), std::to_string(expected.embed_dim));
+  expect_equal(path, "--batch-size", std::to_string(read_int(archive, "meta/batch_size", path)), std::to_string(expected.batch_size));
+  expect_equal(path, "--batch-k", std::to_string(read_int(archive, "meta/batch_k", path)), std::to_string(expected.batch_k));
+  expect_equal(path, "number of replicas (ranks x devices)", std::to_string(read_int(archive, "meta/total_replicas", path)),
+               std::to_string(expected.total_replicas));
+  expect_equal(path, "--seed", std::to_string(read_int(archive, "meta/seed", path)), std::to_string(expected.seed));
+  expect_equal(path, "--optimizer", read_string(archive, "meta/optimizer", path), expected.optimizer);
+  torch::serialize::InputArchive model_archive, loss_archive;
+  archive.read("model", model_archive);
+  archive.read("loss", loss_archive);
+  net->load(model_archive);
+  loss->load(loss_archive);
+  net_optimizer.load(archive, "optim/network/");
+  if (beta_optimizer != nullptr) beta_optimizer->load(archive, "optim/beta/");
+  TrainingState state;
+  state.epoch = read_int(archive, "state/epoch", path);
+  state.step = read_int(archive, "state/step", path);
+  torch::Tensor best;
+  archive.read("state/best_recall_at_1", best);
+  state.best_recall_at_1 = best.item<double>();
+  return state;
+}
+
+void save_inference_model(const std::string& path, EmbeddingNet& net, const RunSignature& signature) {
+  torch::serialize::OutputArchive archive;
+  write_meta(archive, signature);
+  torch::serialize::OutputArchive model_archive;
+  net->save(model_archive);
+  archive.write("model", model_archive);
+  write_file_atomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+}
+
+void load_inference_model(const std::string& path, EmbeddingNet& net) {
+  auto archive = open_archive(path);
+  torch::serialize::InputArchive model_archive;
+  archive.read("model", model_archive);
+  net->load(model_archive);
+}
+
+}  // namespace dml

@@ -1,0 +1,314 @@
+// The training loop (DESIGN 4.4): set-up in the constructor, then per step one call into each
+// component: loaders -> replicas' forward -> distributed objective -> backward -> gradient
+// reduction (local replicas, then across ranks) -> optimisers -> replica copy -> log.
+#include "dml/train/trainer.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "dml/data/shard_set.h"
+#include "dml/dist/broadcast_module.h"
+#include "dml/dist/gradient_buckets.h"
+#include "dml/model/param_groups.h"
+#include "dml/optim/lr_schedule.h"
+#include "dml/optim/optimizer.h"
+#include "dml/pipeline/loaders.h"
+#include "dml/pipeline/normalize.h"
+#include "dml/train/checkpoint.h"
+#include "dml/train/distributed_objective.h"
+#include "dml/train/evaluator.h"
+#include "dml/train/replica_group.h"
+#include "dml/train/shard_image_source.h"
+#include "dml/train/stop_signal.h"
+#include "dml/train/training_log.h"
+#include "dml/util/error.h"
+#include "dml/util/log.h"
+
+namespace dml {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<OptimizerParamGroup> network_groups(EmbeddingNet& net, bool use_pretrained) {
+  std::vector<OptimizerParamGroup> groups;
+  for (auto& g : parameter_groups(net, use_pretrained)) groups.push_back({g.name, g.params, g.lr_mult});
+  return groups;
+}
+}  // namespace
+
+struct Trainer::State {
+  State(const TrainOptions& o, Communicator& c) : options(o), comm(c) {}
+  TrainOptions options;
+  Communicator& comm;
+  std::vector<torch::Device> devices;
+  int64_t total_replicas = 0;
+  int64_t global_batch = 0;
+  ShardSet train_shards, test_shards;
+  std::unique_ptr<ReplicaGroup> replicas;
+  MarginLoss loss{nullptr};
+  std::unique_ptr<Optimizer> net_optimizer, beta_optimizer;
+  std::unique_ptr<GradientBuckets> buckets;
+  std::unique_ptr<DistributedObjective> objective;
+  std::vector<std::unique_ptr<TrainLoader>> loaders;
+  std::unique_ptr<Evaluator> evaluator;
+  std::unique_ptr<TrainingLog> log;
+  RunSignature signature;
+  TrainingState state;
+  TrainSummary summary;
+
+  std::string last_path() const { return options.run.save_model_prefix + "-last.pt"; }
+  std::string best_path() const { return options.run.save_model_prefix + "-best.pt"; }
+  void set_learning_rates(int64_t epoch);
+  void train_step(uint64_t step, torch::Tensor& loss_window, torch::Tensor& count_window);
+  void evaluate(int64_t epoch, bool untrained);
+  void save_last();
+};
+
+Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make_unique<State>(options, comm)) {
+  State& s = *s_;
+  const TrainOptions& o = s.options;
+  s.devices = resolve_replica_devices_checked(o.run, comm);
+  s.total_replicas = static_cast<int64_t>(s.devices.size()) * comm.world_size();
+  s.global_batch = s.total_replicas * o.run.batch_size;
+  const torch::Device primary = s.devices.front();
+
+  // Data: both splits validated before any model work.
+  check_data_path(o.data.data_path);
+  s.train_shards = ShardSet::open(o.data.data_path, o.data.train_split, o.data.preload_max_mb << 20);
+  s.test_shards = ShardSet::open(o.data.data_path, o.data.test_split, o.data.preload_max_mb << 20);
+  const int64_t channels = s.train_shards.info().channels;
+  const int64_t model_channels = 3;
+
+  BatchPlanOptions plan;
+  plan.replicas = s.total_replicas;
+  plan.batch_size = o.run.batch_size;
+  plan.batch_k = o.objective.batch_k;
+  plan.seed = o.run.seed;
+  GlobalBatchSampler sampler(s.train_shards.labels(), s.train_shards.info().num_classes, plan);
+
+  // Model replicas, identical on every rank (checked), rank 0's weights broadcast.
+  ModelOptions model;
+  model.name = o.model.model;
+  model.embed_dim = o.model.embed_dim;
+  model.in_channels = model_channels;
+  model.small_input_stem = o.model.small_input_stem;
+  model.use_pretrained = o.model.use_pretrained;
+  model.pretrained_path = o.model.pretrained_path;
+  s.replicas = std::make_unique<ReplicaGroup>(model, o.model.freeze_bn, o.run.seed, s.devices);
+  check_same_module(comm, *s.replicas->primary(), "model");
+  broadcast_module(comm, *s.replicas->primary(), /*root=*/0);
+  s.replicas->copy_primary_to_replicas();
+
+  MarginLossOptions loss_options;
+  loss_options.margin = o.objective.margin;
+  loss_options.beta_init = o.objective.beta;
+  loss_options.nu = o.objective.nu;
+  loss_options.num_classes = s.train_shards.info().num_classes;
+  loss_options.learn_beta = o.optim.lr_beta > 0;
+  s.loss = MarginLoss(loss_options);
+  s.loss->to(primary);
+
+  OptimizerOptions net_opt;
+  net_opt.kind = parse_optimizer(o.optim.optimizer);
+  net_opt.lr = o.optim.lr;
+  net_opt.weight_decay = o.optim.wd;
+  net_opt.rescale_grad = 1.0 / static_cast<double>(s.global_batch);
+  net_opt.epsilon = o.optim.adam_epsilon;
+  net_opt.momentum = o.optim.momentum;
+  s.net_optimizer = std::make_unique<Optimizer>(network_groups(s.replicas->primary(), o.model.use_pretrained), net_opt);
+  std::vector<torch::Tensor> synced = s.replicas->primary()->parameters();
+  if (loss_options.learn_beta) {
+    OptimizerOptions beta_opt;
+    beta_opt.kind = OptimizerKind::kSgd;
+    beta_opt.lr = o.optim.lr_beta;
+    beta_opt.weight_decay = 0;
+    beta_opt.momentum = o.optim.momentum;
+    beta_opt.rescale_grad = net_opt.rescale_grad;
+    s.beta_optimizer = std::make_unique<Optimizer>(std::vector<OptimizerParamGroup>{{"beta", s.loss->parameters(), 1.0}}, beta_opt);
+    for (auto& p : s.loss->parameters()) synced.push_back(p);
+  }
+  std::vector<torch::Tensor> trainable;
+  for (auto& p : synced) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  s.buckets = std::make_unique<GradientBuckets>(trainable, comm);
+
+  SamplingOptions sampling;
+  sampling.batch_k = o.objective.batch_k;
+  sampling.cutoff = o.objective.sampler_cutoff;
+  sampling.nonzero_loss_cutoff = o.objective.nonzero_loss_cutoff;
+  s.objective = std::make_unique<DistributedObjective>(comm, s.loss, sampling, o.run.seed);
+
+  s.signature = {o.model.model, o.model.embed_dim, o.run.batch_size, o.objective.batch_k, s.total_replicas,
+                 static_cast<int64_t>(o.run.seed), o.optim.optimizer, describe_options(o)};
+  if (!o.run.resume.empty()) {
+    s.state = load_checkpoint(o.run.resume, s.replicas->primary(), s.loss, *s.net_optimizer, s.beta_optimizer.get(), s.signature);
+    s.replicas->copy_primary_to_replicas();
+    log::info("ckpt", str("resumed from ", o.run.resume, " at epoch ", s.state.epoch, ", step ", s.state.step));
+  }
+
+  AugmentOptions augment;
+  augment.crop_size = o.data.crop_size;
+  augment.train = true;
+  augment.out_channels = model_channels;
+  const ImageSource train_source = make_image_source(s.train_shards);
+  for (int64_t j = 0; j < static_cast<int64_t>(s.devices.size()); ++j) {
+    const int64_t replica = comm.rank() * static_cast<int64_t>(s.devices.size()) + j;
+    s.loaders.push_back(std::make_unique<TrainLoader>(train_source, sampler, replica, augment, s.state.step,
+                                                      o.data.workers, o.data.prefetch, s.devices[j].is_cuda()));
+  }
+  EvalConfig eval;
+  eval.batch_size = std::max<int64_t>(o.run.batch_size, 64);
+  eval.crop_size = o.data.crop_size;
+  eval.out_channels = model_channels;
+  eval.workers = o.data.workers;
+  eval.ks = o.run.recall_k;
+  eval.nmi = o.run.nmi;
+  eval.seed = o.run.seed;
+  eval.max_images = o.data.max_test_images;
+  s.evaluator = std::make_unique<Evaluator>(comm, make_image_source(s.test_shards), eval);
+  s.log = std::make_unique<TrainingLog>(comm.rank() == 0, o.run.metrics_file, o.run.progress);
+  (void)channels;
+
+  log::info("train", str("ranks ", comm.world_size(), " (", comm.backend_name(), "), replicas per rank ", s.devices.size(),
+                         " on ", primary.str(), ", global batch ", s.global_batch, " = ", s.global_batch / o.objective.batch_k,
+                         " classes x ", o.objective.batch_k, "; train ", s.train_shards.size(), " images / ",
+                         s.train_shards.info().num_classes, " classes, test ", s.evaluator->num_images(), " images"));
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::State::set_learning_rates(int64_t epoch) {
+  net_optimizer->set_lr(scheduled_lr(options.optim.lr, options.optim.factor, options.optim.steps, epoch));
+  if (beta_optimizer) beta_optimizer->set_lr(scheduled_lr(options.optim.lr_beta, options.optim.factor, options.optim.steps, epoch));
+}
+
+void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch::Tensor& count_window) {
+  const torch::Device primary = devices.front();
+  net_optimizer->zero_grad();
+  if (beta_optimizer) beta_optimizer->zero_grad();
+  std::vector<torch::Tensor> embeddings, labels;
+  for (int64_t j = 0; j < replicas->size(); ++j) {
+    Batch batch = loaders[j]->next();
+    check(batch.step == step, "loader of replica ", j, " returned step ", batch.step, " for step ", step);
+    const torch::Tensor x = normalize_images(batch.images, replicas->device(j));
+    embeddings.push_back(replicas->replica(j)->forward(x).to(primary));
+    labels.push_back(batch.labels.to(primary));
+  }
+  const ObjectiveResult result = objective->compute(torch::cat(embeddings), torch::cat(labels), step);
+  result.loss.backward();
+  replicas->reduce_gradients_to_primary();
+  buckets->synchronize();
+  net_optimizer->step();
+  if (beta_optimizer) beta_optimizer->step();
+  replicas->copy_primary_to_replicas();
+  loss_window.add_(result.loss.detach());
+  count_window.add_(result.active_count.detach());
+}
+
+void Trainer::State::evaluate(int64_t epoch, bool untrained) {
+  const auto start = Clock::now();
+  RetrievalMetrics metrics = evaluator->evaluate(replicas->primary(), devices.front());
+  replicas->train(true);
+  if (comm.rank() != 0) return;
+  const std::string label = untrained ? "untrained" : "epoch " + std::to_string(epoch);
+  std::string line = str("[", label, "] ");
+  for (size_t i = 0; i < metrics.ks.size(); ++i) line += str("R@", metrics.ks[i], " ", metrics.recall_at_k[i], "  ");
+  line += str("MAP@R ", metrics.map_at_r, "  (", format_duration(seconds_since(start)), ")");
+  log::info("eval", line);
+  log->eval_record(epoch, state.step, untrained ? "untrained" : "trained", metrics_json_fields(metrics));
+  if (untrained) {
+    summary.untrained = metrics;
+    summary.has_untrained = true;
+    return;
+  }
+  summary.last = metrics;
+  summary.has_last = true;
+  const double r1 = metrics.recall_at_k.empty() ? 0.0 : metrics.recall_at_k.front();
+  if (r1 > state.best_recall_at_1) {
+    state.best_recall_at_1 = r1;
+    summary.best = metrics;
+    summary.has_best = true;
+    summary.best_epoch = epoch;
+    save_inference_model(best_path(), replicas->primary(), signature);
+    log::info("ckpt", str("new best Recall@", metrics.ks.front(), " ", r1, ": wrote ", best_path()));
+  }
+}
+
+void Trainer::State::save_last() {
+  if (comm.rank() == 0) {
+    save_checkpoint(last_path(), replicas->primary(), loss, *net_optimizer, beta_optimizer.get(), state, signature);
+  }
+  comm.barrier();
+}
+
+TrainSummary Trainer::run() {
+  State& s = *s_;
+  const TrainOptions& o = s.options;
+  const int64_t per_epoch = o.run.iterations_per_epoch;
+  int64_t total_steps = o.run.epochs * per_epoch;
+  if (o.run.max_steps > 0) total_steps = std::min(total_steps, o.run.max_steps);
+  const torch::Device primary = s.devices.front();
+  auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(primary);
+  torch::Tensor loss_window = torch::zeros({}, opts), count_window = torch::zeros({}, opts);
+
+  if (o.run.eval_untrained && s.state.step == 0) s.evaluate(0, /*untrained=*/true);
+  s.replicas->train(true);
+  const auto run_start = Clock::now();
+  auto window_start = Clock::now();
+  int64_t window_steps = 0, steps_run = 0;
+  s.set_learning_rates(s.state.step / per_epoch);
+  while (s.state.step < total_steps) {
+    if (any_rank(s.comm, stop_requested())) {
+      log::info("train", str("stop requested: checkpointing at step ", s.state.step));
+      s.save_last();
+      s.summary.stopped_by_signal = true;
+      break;
+    }
+    const int64_t epoch = s.state.step / per_epoch;
+    if (s.state.step % per_epoch == 0) s.set_learning_rates(epoch);
+    s.train_step(static_cast<uint64_t>(s.state.step), loss_window, count_window);
+    ++s.state.step;
+    ++window_steps;
+    ++steps_run;
+    const int64_t iteration = s.state.step - epoch * per_epoch;  // 1-based within the epoch
+    s.log->progress(epoch, iteration, per_epoch, 0.0);
+    if (iteration % o.run.log_interval == 0 || iteration == per_epoch) {
+      torch::Tensor loss_sum = loss_window.clone();
+      s.comm.all_reduce_sum(loss_sum);  // sum over ranks of their shares = the global loss
+      const double elapsed = seconds_since(window_start);
+      TrainRecord r;
+      r.epoch = epoch;
+      r.iteration = iteration;
+      r.step = s.state.step;
+      r.loss = loss_sum.item<double>() / window_steps;
+      r.active_pairs = count_window.item<double>() / window_steps;
+      r.beta_mean = s.loss->beta().mean().item<double>();
+      r.lr = s.net_optimizer->lr();
+      r.images_per_sec = static_cast<double>(window_steps * s.global_batch) / std::max(elapsed, 1e-9);
+      r.eta_seconds = static_cast<double>(total_steps - s.state.step) * elapsed / window_steps;
+      s.log->train_record(r);
+      loss_window.zero_();
+      count_window.zero_();
+      window_steps = 0;
+      window_start = Clock::now();
+    }
+    const bool epoch_done = s.state.step % per_epoch == 0;
+    if (epoch_done) {
+      s.state.epoch = epoch + 1;
+      if ((epoch + 1) % o.run.eval_interval == 0 || s.state.step == total_steps) s.evaluate(epoch, false);
+      s.save_last();
+      window_start = Clock::now();
+    } else if (s.state.step == total_steps) {
+      s.evaluate(epoch, false);
+      s.save_last();
+    }
+  }
+  s.summary.steps_run = steps_run;
+  s.summary.images_per_sec = static_cast<double>(steps_run * s.global_batch) / std::max(seconds_since(run_start), 1e-9);
+  s.log->end_progress();
+  return s.summary;
+}
+
+}  // namespace dml
