@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs dist_train on this machine with N ranks: launch/mpirun_local.sh N [dist_train flags...]
+# Adds what Open MPI needs here: root permission, oversubscription, no core binding (ranks use
+# several threads each).
+set -euo pipefail
+# ---- change these for your system ------------------------------------------------------------
+BUILD_DIR=${DML_BUILD_DIR:-build}
+# -----------------------------------------------------------------------------------------------
+cd "$(dirname "$0")/.."
+ranks=${1:?usage: launch/mpirun_local.sh RANKS [dist_train flags...]}
+shift
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+exec mpirun -np "$ranks" --oversubscribe --bind-to none "$BUILD_DIR/dist_train" "$@"
