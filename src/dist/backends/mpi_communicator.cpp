@@ -1,0 +1,105 @@
+// The MPI backend: host tensors, blocking MPI collectives on a private duplicate of
+// MPI_COMM_WORLD. Every collective is preceded by a signature all-gather (mpi_runtime.h) so that a
+// shape or dtype mismatch throws on every rank instead of hanging or corrupting memory.
+#include <climits>
+
+#include "dist/backend_factories.h"
+#include "dist/mpi_runtime.h"
+#include "dml/util/error.h"
+
+namespace dml::dist {
+namespace {
+
+// MPI counts are int: larger element counts go in chunks (all-reduce, broadcast) or are refused.
+constexpr int64_t kMaxCount = INT_MAX;
+
+int checked_count(int64_t count, const char* op) {
+  check(count <= kMaxCount, "dist/mpi ", op, ": ", count, " elements exceed MPI's int count limit (", kMaxCount,
+        "); split the tensor");
+  return static_cast<int>(count);
+}
+
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator() : comms_(make_mpi_comms()) {}
+  ~MpiCommunicator() override { free_mpi_comms(comms_); }
+
+  std::string backend_name() const override { return "mpi"; }
+  int rank() const override { return comms_.rank; }
+  int world_size() const override { return comms_.size; }
+  int local_rank() const override { return comms_.local_rank; }
+  int local_size() const override { return comms_.local_size; }
+  int cuda_device() const override { return -1; }
+
+  void all_reduce_sum(at::Tensor& tensor) override {
+    agree_on_tensor(comms_.world, CollectiveOp::kAllReduce, tensor, rules_);
+    at::Tensor work = tensor.contiguous();
+    const MPI_Datatype type = mpi_datatype(work);
+    char* data = static_cast<char*>(work.data_ptr());
+    const int64_t item = work.element_size();
+    for (int64_t offset = 0; offset < work.numel(); offset += kMaxCount) {
+      const int count = static_cast<int>(std::min<int64_t>(kMaxCount, work.numel() - offset));
+      DML_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data + offset * item, count, type, MPI_SUM, comms_.world));
+    }
+    if (!work.is_same(tensor)) tensor.copy_(work);
+  }
+
+  at::Tensor all_gather(const at::Tensor& tensor) override {
+    agree_on_tensor(comms_.world, CollectiveOp::kAllGather, tensor, rules_);
+    const at::Tensor input = tensor.contiguous();
+    std::vector<int64_t> shape = input.sizes().vec();
+    if (shape.empty()) shape.push_back(1);  // a scalar gathers into [world]
+    shape[0] *= comms_.size;
+    at::Tensor output = at::empty(shape, input.options());
+    checked_count(output.numel(), "all_gather");
+    const int count = checked_count(input.numel(), "all_gather");
+    const MPI_Datatype type = mpi_datatype(input);
+    DML_MPI_CHECK(MPI_Allgather(input.data_ptr(), count, type, output.data_ptr(), count, type, comms_.world));
+    return output;
+  }
+
+  at::Tensor reduce_scatter_sum(const at::Tensor& tensor) override {
+    agree_on_tensor(comms_.world, CollectiveOp::kReduceScatter, tensor, rules_);
+    const at::Tensor input = tensor.contiguous();
+    std::vector<int64_t> shape = input.sizes().vec();
+    shape[0] /= comms_.size;
+    at::Tensor output = at::empty(shape, input.options());
+    checked_count(input.numel(), "reduce_scatter_sum");
+    const int count = checked_count(output.numel(), "reduce_scatter_sum");
+    DML_MPI_CHECK(MPI_Reduce_scatter_block(input.data_ptr(), output.data_ptr(), count, mpi_datatype(input), MPI_SUM,
+                                           comms_.world));
+    return output;
+  }
+
+  void broadcast(at::Tensor& tensor, int root) override {
+    agree_on_tensor(comms_.world, CollectiveOp::kBroadcast, tensor, rules_, root);
+    at::Tensor work = tensor.contiguous();
+    const MPI_Datatype type = mpi_datatype(work);
+    char* data = static_cast<char*>(work.data_ptr());
+    const int64_t item = work.element_size();
+    for (int64_t offset = 0; offset < work.numel(); offset += kMaxCount) {
+      const int count = static_cast<int>(std::min<int64_t>(kMaxCount, work.numel() - offset));
+      DML_MPI_CHECK(MPI_Bcast(data + offset * item, count, type, root, comms_.world));
+    }
+    if (!work.is_same(tensor)) tensor.copy_(work);
+  }
+
+  void barrier() override { DML_MPI_CHECK(MPI_Barrier(comms_.world)); }
+
+  [[noreturn]] void abort(int exit_code) override {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+    std::_Exit(exit_code);  // MPI_Abort does not return; this keeps [[noreturn]] honest
+  }
+
+ private:
+  MpiComms comms_;
+  AgreementRules rules_{"mpi", kHostDevice, /*allow_half=*/false};
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_mpi_communicator() { return std::make_unique<MpiCommunicator>(); }
+
+}  // namespace dml::dist

@@ -1,0 +1,90 @@
+#include "dist/mpi_runtime.h"
+
+#include <cstdlib>
+
+#include "dml/util/error.h"
+#include "dml/util/log.h"
+
+namespace dml::dist {
+
+void mpi_check(int code, const char* what) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  throw Error(str("dist/mpi: ", what, " failed: ", std::string(text, length)));
+}
+
+namespace {
+void finalize_at_exit() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+}  // namespace
+
+void ensure_mpi_initialized() {
+  int initialized = 0;
+  DML_MPI_CHECK(MPI_Initialized(&initialized));
+  int provided = 0;
+  if (initialized) {
+    DML_MPI_CHECK(MPI_Query_thread(&provided));
+  } else {
+    DML_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided));
+    std::atexit(finalize_at_exit);
+  }
+  // Collectives may run on autograd's backward threads, so every call must be thread-safe.
+  if (provided < MPI_THREAD_MULTIPLE) {
+    log::warn("dist", "MPI provides thread level " + std::to_string(provided) +
+                          ", below MPI_THREAD_MULTIPLE; collectives must then be issued from one thread");
+  }
+}
+
+MPI_Datatype mpi_datatype(const at::Tensor& tensor) {
+  switch (tensor.scalar_type()) {
+    case at::kFloat: return MPI_FLOAT;
+    case at::kDouble: return MPI_DOUBLE;
+    case at::kLong: return MPI_INT64_T;
+    case at::kInt: return MPI_INT32_T;
+    case at::kByte: return MPI_UINT8_T;
+    default:
+      throw Error(str("dist/mpi: dtype ", tensor.scalar_type(),
+                      " has no MPI mapping; use float32, float64, int64, int32 or uint8"));
+  }
+}
+
+void agree_on_tensor(MPI_Comm comm, CollectiveOp op, const at::Tensor& tensor, const AgreementRules& rules,
+                     int root) {
+  int size = 1;
+  DML_MPI_CHECK(MPI_Comm_size(comm, &size));
+  const TensorSignature mine = describe_tensor(tensor, rules, root);
+  std::vector<TensorSignature> table(size);
+  DML_MPI_CHECK(MPI_Allgather(mine.data(), kSignatureWords, MPI_INT64_T, table.data(), kSignatureWords,
+                              MPI_INT64_T, comm));
+  check_agreement(op, table, rules);
+}
+
+MpiComms make_mpi_comms() {
+  ensure_mpi_initialized();
+  MpiComms c;
+  DML_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &c.world));
+  DML_MPI_CHECK(MPI_Comm_set_errhandler(c.world, MPI_ERRORS_RETURN));
+  DML_MPI_CHECK(MPI_Comm_rank(c.world, &c.rank));
+  DML_MPI_CHECK(MPI_Comm_size(c.world, &c.size));
+  DML_MPI_CHECK(MPI_Comm_split_type(c.world, MPI_COMM_TYPE_SHARED, c.rank, MPI_INFO_NULL, &c.local));
+  DML_MPI_CHECK(MPI_Comm_rank(c.local, &c.local_rank));
+  DML_MPI_CHECK(MPI_Comm_size(c.local, &c.local_size));
+  return c;
+}
+
+void free_mpi_comms(MpiComms& comms) {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) {
+    if (comms.local != MPI_COMM_NULL) MPI_Comm_free(&comms.local);
+    if (comms.world != MPI_COMM_NULL) MPI_Comm_free(&comms.world);
+  }
+  comms.local = comms.world = MPI_COMM_NULL;
+}
+
+}  // namespace dml::dist

@@ -1,0 +1,42 @@
+#pragma once
+// Private: MPI start-up and error checking shared by the mpi and nccl backends.
+#include <mpi.h>
+
+#include <string>
+#include <vector>
+
+#include "dist/tensor_agreement.h"
+
+namespace at {
+class Tensor;
+}
+
+namespace dml::dist {
+
+// Throws dml::Error "<what>: <MPI error string>" when code != MPI_SUCCESS.
+void mpi_check(int code, const char* what);
+#define DML_MPI_CHECK(call) ::dml::dist::mpi_check((call), #call)
+
+// Initialises MPI with MPI_THREAD_MULTIPLE unless it is already initialised (then warns if the
+// provided level is lower), and registers MPI_Finalize at exit only when it initialised MPI.
+void ensure_mpi_initialized();
+
+// MPI datatype of a float32/float64/int64/int32/uint8 tensor; dml::Error otherwise.
+MPI_Datatype mpi_datatype(const at::Tensor& tensor);
+
+// All-gathers every rank's signature of `tensor` over `comm` and runs check_agreement on the table
+// (the same on every rank, so a mismatch throws on every rank).
+void agree_on_tensor(MPI_Comm comm, CollectiveOp op, const at::Tensor& tensor, const AgreementRules& rules,
+                     int root = 0);
+
+// Communicators every backend built on MPI needs: a private duplicate of the world (errors
+// return instead of aborting) and its shared-memory (node-local) split.
+struct MpiComms {
+  MPI_Comm world = MPI_COMM_NULL;
+  MPI_Comm local = MPI_COMM_NULL;
+  int rank = 0, size = 1, local_rank = 0, local_size = 1;
+};
+MpiComms make_mpi_comms();
+void free_mpi_comms(MpiComms& comms);  // safe after MPI_Finalize (then a no-op)
+
+}  // namespace dml::dist

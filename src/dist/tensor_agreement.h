@@ -1,0 +1,45 @@
+#pragma once
+// Private: the small metadata exchange that precedes every collective. Each rank describes its
+// tensor in a fixed-size signature (problem code, dtype, rank count, device, root, dims); the
+// backend all-gathers the signatures (a few hundred bytes) and every rank runs check_agreement()
+// on the same table, so a mismatch throws the same dml::Error on every rank instead of hanging.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace at {
+class Tensor;
+}
+
+namespace dml::dist {
+
+enum class CollectiveOp { kAllReduce, kAllGather, kReduceScatter, kBroadcast };
+const char* op_name(CollectiveOp op);
+
+constexpr int kMaxDims = 8;
+constexpr int kSignatureWords = 5 + kMaxDims;
+// Words: [problem, dtype, ndim, device, root, dim0 .. dim7]; unused dims are 0.
+using TensorSignature = std::array<int64_t, kSignatureWords>;
+
+// Device rules: kHostDevice = CPU only; k >= 0 = CUDA device k only; kAnyDevice = anything.
+constexpr int kHostDevice = -1;
+constexpr int kAnyDevice = -100;
+
+struct AgreementRules {
+  std::string backend;      // for messages: "mpi", "nccl", "single"
+  int required_device = kAnyDevice;
+  bool allow_half = false;  // float16 / bfloat16 accepted (nccl)
+};
+
+// Describes this rank's tensor; never throws (problems are reported through the signature so that
+// every rank learns about them).
+TensorSignature describe_tensor(const at::Tensor& tensor, const AgreementRules& rules, int root);
+
+// table[r] = rank r's signature. Throws dml::Error naming the op, the offending rank(s) and the
+// fix when: any rank reported a problem; dtypes or shapes differ; (reduce_scatter) the tensor has
+// no dimension or its first dimension is not divisible by the world size; (broadcast) roots differ
+// or the root is not a rank.
+void check_agreement(CollectiveOp op, const std::vector<TensorSignature>& table, const AgreementRules& rules);
+
+}  // namespace dml::dist
