@@ -1,0 +1,67 @@
+#pragma once
+// The global batch-k sampler (DESIGN 2 "Batches", 3 invariant 1). Every rank builds the same sampler and
+// asks it for the same step; the answer is a pure function of (seed, step) and the labels.
+//
+// Rules, for one step, with R replicas, B rows per replica, k = batch_k, g = B/k classes per replica,
+// G = R*g classes in the global batch and C = number of classes that have at least one image:
+//
+// 1. Class sequence. Permutation p (p = 0, 1, ...) is a forward Fisher-Yates shuffle of the ids of the C
+//    non-empty classes (ascending), position i swapped with i + random_below(C - i) drawn from
+//    RngKey{seed, kClasses, step}, index i, draw p. The class sequence is permutation 0, then 1, ...,
+//    truncated to G entries; replica r owns sequence positions [r*g, (r+1)*g).
+//    - G <= C: the sequence is the first G entries of permutation 0: G distinct classes drawn uniformly
+//      without replacement. A forward shuffle fixes position i with draw i, so the first G entries do not
+//      depend on G: the global batch of (R, B) equals the one of (1, R*B) (world-size invariance).
+//    - G > C: a replica chunk that straddles permutations p and p+1 may see a class twice. Repair, chunks
+//      in order: each entry of the chunk's permutation-(p+1) part that already occurs in the chunk's
+//      permutation-p part is swapped (inside permutation p+1) with the first entry of permutation p+1
+//      after the chunk that does not occur in the chunk's permutation-p part (one always exists as g <= C).
+//      Permutations stay permutations, so no class recurs within a replica and every class occurs at most
+//      ceil(G/C) times per step (each complete permutation holds it once).
+// 2. Images of a class. For each class c with n_c images (rows in ascending order), a keyed permutation of
+//    its rows: forward Fisher-Yates from RngKey{seed, kImages, step}, index c, draw i. The j-th occurrence
+//    (j = 0, 1, ...) of c in the class sequence takes permutation positions (j*k + t) mod n_c, t = 0..k-1:
+//    - n_c >= k: k distinct images drawn uniformly without replacement; recurrences use images disjoint from
+//      the earlier ones while (j+1)*k <= n_c, then wrap around;
+//    - n_c < k: drawn with replacement (a warning at construction): the block cycles through the permuted
+//      images, so each appears floor(k/n_c) or ceil(k/n_c) times.
+// 3. Layout. Sequence position q fills global rows [q*k, (q+1)*k): class blocks of k consecutive rows.
+#include <cstdint>
+#include <vector>
+
+namespace dml {
+
+struct BatchPlanOptions {
+  int64_t replicas = 1;    // total replicas R in the job
+  int64_t batch_size = 70; // per replica, B (multiple of batch_k)
+  int64_t batch_k = 5;
+  uint64_t seed = 123;
+};
+
+class GlobalBatchSampler {
+ public:
+  // labels: [N] row -> class in 0..num_classes-1. Validates (dml::Error naming the flag and the fix):
+  // replicas >= 1, batch_k >= 1, batch_size >= 1 and batch_size % batch_k == 0, every label in range,
+  // at least one class with images, B/k <= number of classes with at least one image. Classes with fewer
+  // than batch_k images: one warning (log tag "data") listing how many, then drawn with replacement.
+  GlobalBatchSampler(const std::vector<int64_t>& labels, int64_t num_classes, const BatchPlanOptions& options);
+
+  // The whole global batch of `step`: R*B rows (indices into the ImageSource) in the layout above.
+  std::vector<int64_t> global_batch(uint64_t step) const;
+  // The global class sequence of `step`: R*B/k class ids, one per block.
+  std::vector<int64_t> global_classes(uint64_t step) const;
+  // Positions [r*B, (r+1)*B) of global_batch(step); 0 <= replica < R.
+  std::vector<int64_t> replica_rows(uint64_t step, int64_t replica) const;
+
+  const BatchPlanOptions& options() const { return options_; }
+  int64_t num_rows() const { return num_rows_; }
+  int64_t num_nonempty_classes() const { return static_cast<int64_t>(nonempty_classes_.size()); }
+
+ private:
+  BatchPlanOptions options_;
+  int64_t num_rows_ = 0;
+  std::vector<int64_t> nonempty_classes_;            // ascending class ids with >= 1 image
+  std::vector<std::vector<int64_t>> rows_of_class_;  // [num_classes] ascending rows
+};
+
+}  // namespace dml
