@@ -24,7 +24,8 @@ class SingleCommunicator final : public Communicator {
 
   at::Tensor all_gather(const at::Tensor& tensor) override {
     agree(CollectiveOp::kAllGather, tensor, 0);
-    return tensor.clone(at::MemoryFormat::Contiguous);
+    at::Tensor out = tensor.clone(at::MemoryFormat::Contiguous);
+    return tensor.dim() == 0 ? out.reshape({1}) : out;  // a scalar gathers into [world], as under MPI
   }
 
   at::Tensor reduce_scatter_sum(const at::Tensor& tensor) override {

@@ -1,0 +1,46 @@
+#pragma once
+// Gradient all-reduce in buckets (DESIGN section 3): gradients travel through a few flat buffers of
+// about bucket_bytes each, never one collective per parameter.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dml/dist/communicator.h"
+
+namespace dml {
+
+class GradientBuckets {
+ public:
+  static constexpr int64_t kDefaultBucketBytes = 25 * 1024 * 1024;
+  static constexpr int64_t kDefaultFirstBucketBytes = 1024 * 1024;
+
+  // parameters: defined, requires_grad, distinct, dense; in registration order (module.parameters()).
+  // They are assigned to buckets in reverse order (the order in which backward produces their
+  // gradients); a bucket holds one dtype on one device and is closed once it reaches its size: the
+  // first bucket of each (dtype, device) first_bucket_bytes, the next ones bucket_bytes. A parameter
+  // larger than a bucket still goes whole into one. Every rank must pass the same list (names,
+  // shapes, dtypes: check_same_module) so that buckets match across ranks.
+  // The flat buffers (one copy of every gradient) are allocated here. `comm` must outlive this.
+  GradientBuckets(const std::vector<at::Tensor>& parameters, Communicator& comm,
+                  int64_t bucket_bytes = kDefaultBucketBytes, int64_t first_bucket_bytes = kDefaultFirstBucketBytes);
+  ~GradientBuckets();
+  GradientBuckets(const GradientBuckets&) = delete;
+  GradientBuckets& operator=(const GradientBuckets&) = delete;
+
+  // Call after backward, before the optimiser step, on every rank: replaces every parameter's
+  // gradient by its SUM over ranks, one all_reduce_sum per bucket in bucket order. An undefined
+  // gradient counts as zeros and is defined (zeros, then the sum) so ranks stay lock-step.
+  void synchronize();
+
+  int64_t num_buckets() const;
+  // Bytes of each bucket's buffer, in bucket (= all-reduce) order.
+  std::vector<int64_t> bucket_sizes_bytes() const;
+  // Indices into `parameters` held by bucket b, in the order they sit in its buffer.
+  std::vector<int64_t> bucket_parameter_indices(int64_t bucket) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dml

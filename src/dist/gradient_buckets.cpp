@@ -1,0 +1,120 @@
+// Bucketed gradient all-reduce. Buckets follow backward's order (reverse registration), like
+// PyTorch DDP, so that a future overlap with backward (hooks launching a bucket once all its
+// gradients are ready) needs no change to the layout. Today synchronize() runs after backward.
+#include "dml/dist/gradient_buckets.h"
+
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "dml/util/error.h"
+
+namespace dml {
+
+struct GradientBuckets::Impl {
+  struct Bucket {
+    std::vector<int64_t> params;   // indices into Impl::params
+    std::vector<int64_t> offsets;  // element offset of each parameter in `buffer`
+    int64_t numel = 0;
+    torch::Tensor buffer;          // [numel], the bucket's dtype and device
+  };
+  Communicator& comm;
+  std::vector<torch::Tensor> params;
+  std::vector<Bucket> buckets;
+};
+
+GradientBuckets::GradientBuckets(const std::vector<at::Tensor>& parameters, Communicator& comm, int64_t bucket_bytes,
+                                 int64_t first_bucket_bytes)
+    : impl_(std::make_unique<Impl>(Impl{comm, parameters, {}})) {
+  check(bucket_bytes > 0 && first_bucket_bytes > 0, "GradientBuckets: bucket_bytes (", bucket_bytes,
+        ") and first_bucket_bytes (", first_bucket_bytes, ") must be positive");
+  std::set<const void*> seen;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const torch::Tensor& p = parameters[i];
+    check(p.defined(), "GradientBuckets: parameter ", i, " is undefined; pass module.parameters()");
+    check(p.requires_grad(), "GradientBuckets: parameter ", i, " ", p.sizes(),
+          " does not require grad; pass only trainable parameters");
+    check(p.layout() == torch::kStrided, "GradientBuckets: parameter ", i, " is sparse; only dense parameters");
+    check(seen.insert(p.unsafeGetTensorImpl()).second, "GradientBuckets: parameter ", i,
+          " appears twice in the list; pass each parameter once");
+  }
+
+  // One open bucket per (dtype, device); a bucket closes once it holds at least its limit.
+  using Key = std::tuple<int, int, int>;  // dtype, device type, device index
+  struct Open {
+    Impl::Bucket bucket;
+    int64_t bytes = 0;
+    bool first = true;
+  };
+  std::map<Key, Open> open;
+  std::vector<Key> open_order;  // deterministic order for the buckets still open at the end
+  auto finish = [&](Open& o) {
+    Impl::Bucket& b = o.bucket;
+    const torch::Tensor& p0 = impl_->params[b.params.front()];
+    b.buffer = torch::empty({b.numel}, p0.options().requires_grad(false));
+    impl_->buckets.push_back(std::move(b));
+    o.bucket = Impl::Bucket{};
+    o.bytes = 0;
+    o.first = false;
+  };
+  for (int64_t i = static_cast<int64_t>(parameters.size()) - 1; i >= 0; --i) {
+    const torch::Tensor& p = parameters[i];
+    const Key key{static_cast<int>(p.scalar_type()), static_cast<int>(p.device().type()), p.device().index()};
+    if (!open.count(key)) open_order.push_back(key);
+    Open& o = open[key];
+    o.bucket.params.push_back(i);
+    o.bucket.offsets.push_back(o.bucket.numel);
+    o.bucket.numel += p.numel();
+    o.bytes += p.numel() * static_cast<int64_t>(p.element_size());
+    if (o.bytes >= (o.first ? first_bucket_bytes : bucket_bytes)) finish(o);
+  }
+  for (const Key& key : open_order) {
+    if (!open[key].bucket.params.empty()) finish(open[key]);
+  }
+}
+
+GradientBuckets::~GradientBuckets() = default;
+
+void GradientBuckets::synchronize() {
+  torch::NoGradGuard no_grad;
+  for (Impl::Bucket& b : impl_->buckets) {
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      torch::Tensor& p = impl_->params[b.params[k]];
+      torch::Tensor slot = b.buffer.narrow(0, b.offsets[k], p.numel()).view(p.sizes());
+      const torch::Tensor grad = p.grad();
+      if (grad.defined()) {
+        check(grad.layout() == torch::kStrided, "GradientBuckets: parameter ", b.params[k],
+              " has a sparse gradient; only dense gradients are supported");
+        slot.copy_(grad);
+      } else {
+        slot.zero_();
+      }
+    }
+    impl_->comm.all_reduce_sum(b.buffer);
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      torch::Tensor& p = impl_->params[b.params[k]];
+      torch::Tensor slot = b.buffer.narrow(0, b.offsets[k], p.numel()).view(p.sizes());
+      if (p.grad().defined()) {
+        p.mutable_grad().copy_(slot);
+      } else {
+        p.mutable_grad() = slot.clone();
+      }
+    }
+  }
+}
+
+int64_t GradientBuckets::num_buckets() const { return static_cast<int64_t>(impl_->buckets.size()); }
+
+std::vector<int64_t> GradientBuckets::bucket_sizes_bytes() const {
+  std::vector<int64_t> sizes;
+  for (const auto& b : impl_->buckets) sizes.push_back(b.numel * static_cast<int64_t>(b.buffer.element_size()));
+  return sizes;
+}
+
+std::vector<int64_t> GradientBuckets::bucket_parameter_indices(int64_t bucket) const {
+  check(bucket >= 0 && bucket < num_buckets(), "GradientBuckets: bucket ", bucket, " out of range [0, ",
+        num_buckets(), ")");
+  return impl_->buckets[bucket].params;
+}
+
+}  // namespace dml
