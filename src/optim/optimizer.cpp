@@ -1,0 +1,149 @@
+#include "dml/optim/optimizer.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "dml/util/error.h"
+
+namespace dml {
+
+OptimizerKind parse_optimizer(const std::string& name) {
+  if (name == "adam") return OptimizerKind::kAdam;
+  if (name == "sgd") return OptimizerKind::kSgd;
+  if (name == "adamw") return OptimizerKind::kAdamW;
+  if (name == "rmsprop") return OptimizerKind::kRmsProp;
+  throw Error(str("--optimizer: unknown optimizer '", name, "'; use one of adam, sgd, adamw, rmsprop"));
+}
+
+std::string optimizer_name(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::kAdam: return "adam";
+    case OptimizerKind::kSgd: return "sgd";
+    case OptimizerKind::kAdamW: return "adamw";
+    case OptimizerKind::kRmsProp: return "rmsprop";
+  }
+  throw Error("optimizer_name: invalid OptimizerKind value");
+}
+
+namespace {
+
+void check_options(const OptimizerOptions& o) {
+  check(o.lr >= 0, "optimizer: lr is ", o.lr, "; use --lr >= 0");
+  check(o.weight_decay >= 0, "optimizer: weight_decay is ", o.weight_decay, "; use --wd >= 0");
+  check(o.rescale_grad > 0, "optimizer: rescale_grad is ", o.rescale_grad,
+        "; pass 1 / global batch size (> 0)");
+  check(o.beta1 >= 0 && o.beta1 < 1, "optimizer: beta1 is ", o.beta1, "; use a value in [0, 1)");
+  check(o.beta2 >= 0 && o.beta2 < 1, "optimizer: beta2 is ", o.beta2, "; use a value in [0, 1)");
+  check(o.epsilon > 0, "optimizer: epsilon is ", o.epsilon, "; use a value > 0 (reference 1e-7)");
+  check(o.momentum >= 0 && o.momentum < 1, "optimizer: momentum is ", o.momentum, "; use a value in [0, 1)");
+  check(o.rmsprop_gamma >= 0 && o.rmsprop_gamma < 1, "optimizer: rmsprop_gamma is ", o.rmsprop_gamma,
+        "; use a value in [0, 1)");
+  check(o.rmsprop_epsilon > 0, "optimizer: rmsprop_epsilon is ", o.rmsprop_epsilon, "; use a value > 0");
+}
+
+}  // namespace
+
+Optimizer::Optimizer(std::vector<OptimizerParamGroup> groups, const OptimizerOptions& options)
+    : groups_(std::move(groups)), options_(options) {
+  check_options(options_);
+  for (const auto& group : groups_) {
+    check(group.lr_mult >= 0, "optimizer: group '", group.name, "' has lr_mult ", group.lr_mult,
+          "; use lr_mult >= 0");
+    for (size_t i = 0; i < group.params.size(); ++i) {
+      check(group.params[i].defined(), "optimizer: group '", group.name, "' parameter ", i,
+            " is an undefined tensor; pass the module's parameters");
+      check(group.params[i].is_floating_point(), "optimizer: group '", group.name, "' parameter ", i,
+            " has dtype ", group.params[i].scalar_type(), "; only floating-point parameters can be trained");
+    }
+    states_.emplace_back(group.params.size());
+  }
+}
+
+void Optimizer::set_lr(double lr) {
+  check(lr >= 0, "optimizer: set_lr(", lr, "); use a learning rate >= 0");
+  options_.lr = lr;
+}
+
+void Optimizer::step() {
+  torch::NoGradGuard no_grad;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const double group_lr = options_.lr * groups_[g].lr_mult;
+    for (size_t i = 0; i < groups_[g].params.size(); ++i) {
+      const torch::Tensor& param = groups_[g].params[i];
+      const torch::Tensor& grad = param.grad();
+      if (!grad.defined()) continue;
+      check(grad.sizes() == param.sizes(), "optimizer: group '", groups_[g].name, "' parameter ", i,
+            " has shape ", param.sizes(), " but its gradient has shape ", grad.sizes());
+      update(param, grad, states_[g][i], group_lr);
+      num_updates_ = std::max(num_updates_, states_[g][i].count);
+    }
+  }
+}
+
+void Optimizer::zero_grad() {
+  torch::NoGradGuard no_grad;
+  for (auto& group : groups_) {
+    for (auto& param : group.params) {
+      if (param.grad().defined()) param.mutable_grad().zero_();
+    }
+  }
+}
+
+void Optimizer::update(const torch::Tensor& param, const torch::Tensor& grad, ParamState& state, double lr) {
+  const OptimizerOptions& o = options_;
+  const OptimizerKind kind = o.kind;
+  // g' = rescale * g (+ wd * w unless AdamW, whose decay is decoupled).
+  torch::Tensor g = grad.mul(o.rescale_grad);
+  if (kind != OptimizerKind::kAdamW && o.weight_decay != 0) g.add_(param, o.weight_decay);
+  state.count += 1;
+
+  switch (kind) {
+    case OptimizerKind::kAdam:
+    case OptimizerKind::kAdamW: {
+      if (!state.first.defined()) {
+        state.first = torch::zeros_like(param);
+        state.second = torch::zeros_like(param);
+      }
+      state.first.mul_(o.beta1).add_(g, 1.0 - o.beta1);
+      state.second.mul_(o.beta2).addcmul_(g, g, 1.0 - o.beta2);
+      const double t = static_cast<double>(state.count);
+      // MXNet folds both bias corrections into the step size and adds eps to the uncorrected
+      // sqrt(v); LibTorch adds eps after correcting v, which moves tiny-gradient weights differently.
+      const double lr_t = lr * std::sqrt(1.0 - std::pow(o.beta2, t)) / (1.0 - std::pow(o.beta1, t));
+      torch::Tensor denom = state.second.sqrt().add_(o.epsilon);
+      if (kind == OptimizerKind::kAdam) {
+        param.addcdiv_(state.first, denom, -lr_t);
+      } else {
+        // w = w_old - (lr_t * m / (sqrt(v) + eps) + lr * wd * w_old): the decay reads w before
+        // the Adam step touches it.
+        torch::Tensor delta = state.first.div(denom).mul_(lr_t);
+        if (o.weight_decay != 0) delta.add_(param, lr * o.weight_decay);
+        param.sub_(delta);
+      }
+      break;
+    }
+    case OptimizerKind::kSgd: {
+      if (o.momentum == 0) {
+        param.add_(g, -lr);
+        break;
+      }
+      if (!state.first.defined()) state.first = torch::zeros_like(param);
+      // The reference keeps lr inside the buffer: a learning-rate drop changes only new
+      // contributions, the accumulated velocity keeps its old scale.
+      state.first.mul_(o.momentum).add_(g, -lr);
+      param.add_(state.first);
+      break;
+    }
+    case OptimizerKind::kRmsProp: {
+      if (!state.first.defined()) state.first = torch::zeros_like(param);
+      state.first.mul_(o.rmsprop_gamma).addcmul_(g, g, 1.0 - o.rmsprop_gamma);
+      // MXNet's non-centred RMSProp puts eps inside the square root.
+      param.addcdiv_(g, state.first.add(o.rmsprop_epsilon).sqrt_(), -lr);
+      break;
+    }
+  }
+}
+
+}  // namespace dml
