@@ -36,7 +36,11 @@ void broadcast_module(Communicator& comm, torch::nn::Module& module, int root) {
     int64_t offset = 0;
     for (auto& t : group) {
       const int64_t n = t.numel() * static_cast<int64_t>(t.element_size());
-      t.copy_(packed.narrow(0, offset, n).view(t.scalar_type()).view(t.sizes()));
+      // Write through a byte view of the destination: a byte slice of `packed` may not be aligned
+      // for viewing it as a wider dtype.
+      torch::Tensor dst = t.is_contiguous() ? t : t.contiguous();
+      dst.view({-1}).view(torch::kByte).copy_(packed.narrow(0, offset, n));
+      if (!dst.is_same(t)) t.copy_(dst);
       offset += n;
     }
   }
