@@ -1,0 +1,179 @@
+// The NCCL backend: CUDA tensors, one NCCL communicator per rank on its device, MPI for bootstrap
+// (the unique id is broadcast over MPI) and for the host-side shape agreement before each
+// collective (no device sync needed: shapes are host metadata).
+//
+// Streams: each collective runs on this communicator's own high-priority stream. Ordering with
+// LibTorch's current stream is by events: record on current, wait on the NCCL stream (inputs are
+// ready), launch, record on the NCCL stream, wait on current (results are ready for whatever the
+// caller enqueues next). No host synchronisation. Tensors touched on the NCCL stream are
+// registered with the caching allocator (recordStream) so their memory is not reused early.
+// Compiled only when CMake finds a CUDA LibTorch and NCCL (DML_HAVE_NCCL).
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <nccl.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "dist/backend_factories.h"
+#include "dist/mpi_runtime.h"
+#include "dml/util/error.h"
+#include "dml/util/log.h"
+
+namespace dml::dist {
+namespace {
+
+void nccl_check(ncclResult_t result, const char* what) {
+  if (result == ncclSuccess) return;
+  throw Error(str("dist/nccl: ", what, " failed: ", ncclGetErrorString(result),
+                  " (set NCCL_DEBUG=INFO for details; check that every rank has its own GPU)"));
+}
+#define DML_NCCL_CHECK(call) nccl_check((call), #call)
+
+ncclDataType_t nccl_type(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return ncclFloat32;
+    case at::kDouble: return ncclFloat64;
+    case at::kLong: return ncclInt64;
+    case at::kInt: return ncclInt32;
+    case at::kByte: return ncclUint8;
+    case at::kHalf: return ncclFloat16;
+#if defined(NCCL_VERSION_CODE) && NCCL_VERSION_CODE >= 21000
+    case at::kBFloat16: return ncclBfloat16;
+#endif
+    default:
+      throw Error(str("dist/nccl: dtype ", t.scalar_type(), " has no NCCL mapping; use float32, float64, int64, ",
+                      "int32, uint8 or float16"));
+  }
+}
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator() : mpi_(make_mpi_comms()) {
+    const int devices = static_cast<int>(c10::cuda::device_count());
+    check(devices > 0, "dist/nccl: rank ", mpi_.rank, " sees no CUDA device; use the mpi backend on CPU ranks");
+    if (mpi_.local_size > devices) {
+      log::warn("dist", str(mpi_.local_size, " ranks on this node share ", devices,
+                            " GPUs; NCCL needs one GPU per rank: start at most ", devices, " ranks per node"));
+    }
+    device_ = static_cast<c10::DeviceIndex>(mpi_.local_rank % devices);
+    c10::cuda::set_device(device_);
+    c10::cuda::CUDAGuard guard(device_);
+    ncclUniqueId id;
+    if (mpi_.rank == 0) DML_NCCL_CHECK(ncclGetUniqueId(&id));
+    DML_MPI_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, mpi_.world));
+    DML_NCCL_CHECK(ncclCommInitRank(&comm_, mpi_.size, id, mpi_.rank));
+    stream_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device_);
+    rules_ = AgreementRules{"nccl", static_cast<int>(device_), /*allow_half=*/true};
+  }
+
+  ~NcclCommunicator() override {
+    if (comm_ != nullptr) {
+      // Let queued collectives finish before the communicator goes (older NCCL does not wait).
+      cudaStreamSynchronize(stream_.stream());
+      ncclCommDestroy(comm_);
+    }
+    free_mpi_comms(mpi_);
+  }
+
+  std::string backend_name() const override { return "nccl"; }
+  int rank() const override { return mpi_.rank; }
+  int world_size() const override { return mpi_.size; }
+  int local_rank() const override { return mpi_.local_rank; }
+  int local_size() const override { return mpi_.local_size; }
+  int cuda_device() const override { return device_; }
+
+  void all_reduce_sum(at::Tensor& tensor) override {
+    agree_on_tensor(mpi_.world, CollectiveOp::kAllReduce, tensor, rules_);
+    at::Tensor work = tensor.contiguous();
+    launch({work}, [&](cudaStream_t s) {
+      DML_NCCL_CHECK(ncclAllReduce(work.data_ptr(), work.data_ptr(), work.numel(), nccl_type(work), ncclSum, comm_, s));
+    });
+    if (!work.is_same(tensor)) tensor.copy_(work);
+  }
+
+  at::Tensor all_gather(const at::Tensor& tensor) override {
+    agree_on_tensor(mpi_.world, CollectiveOp::kAllGather, tensor, rules_);
+    const at::Tensor input = tensor.contiguous();
+    std::vector<int64_t> shape = input.sizes().vec();
+    if (shape.empty()) shape.push_back(1);
+    shape[0] *= mpi_.size;
+    at::Tensor output = at::empty(shape, input.options());
+    launch({input, output}, [&](cudaStream_t s) {
+      DML_NCCL_CHECK(ncclAllGather(input.data_ptr(), output.data_ptr(), input.numel(), nccl_type(input), comm_, s));
+    });
+    return output;
+  }
+
+  at::Tensor reduce_scatter_sum(const at::Tensor& tensor) override {
+    agree_on_tensor(mpi_.world, CollectiveOp::kReduceScatter, tensor, rules_);
+    const at::Tensor input = tensor.contiguous();
+    std::vector<int64_t> shape = input.sizes().vec();
+    shape[0] /= mpi_.size;
+    at::Tensor output = at::empty(shape, input.options());
+    launch({input, output}, [&](cudaStream_t s) {
+      DML_NCCL_CHECK(ncclReduceScatter(input.data_ptr(), output.data_ptr(), output.numel(), nccl_type(input), ncclSum,
+                                       comm_, s));
+    });
+    return output;
+  }
+
+  void broadcast(at::Tensor& tensor, int root) override {
+    agree_on_tensor(mpi_.world, CollectiveOp::kBroadcast, tensor, rules_, root);
+    at::Tensor work = tensor.contiguous();
+    launch({work}, [&](cudaStream_t s) {
+      DML_NCCL_CHECK(ncclBroadcast(work.data_ptr(), work.data_ptr(), work.numel(), nccl_type(work), root, comm_, s));
+    });
+    if (!work.is_same(tensor)) tensor.copy_(work);
+  }
+
+  void barrier() override {
+    // Host-level barrier after this rank's queued collectives have completed.
+    c10::cuda::CUDAGuard guard(device_);
+    stream_.synchronize();
+    DML_MPI_CHECK(MPI_Barrier(mpi_.world));
+  }
+
+  [[noreturn]] void abort(int exit_code) override {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    if (comm_ != nullptr) ncclCommAbort(comm_);  // unblocks kernels waiting on dead peers
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+    std::_Exit(exit_code);
+  }
+
+ private:
+  // Runs `enqueue(nccl stream)` ordered after the current stream's work, and makes the current
+  // stream wait for it. One NCCL call per launch, so no ncclGroupStart/End is needed.
+  template <typename Enqueue>
+  void launch(std::initializer_list<at::Tensor> tensors, Enqueue&& enqueue) {
+    c10::cuda::CUDAGuard guard(device_);
+    const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(device_);
+    at::cuda::CUDAEvent inputs_ready;
+    inputs_ready.record(current);
+    inputs_ready.block(stream_);
+    enqueue(stream_.stream());
+    for (const at::Tensor& t : tensors) {
+      c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), stream_);
+    }
+    at::cuda::CUDAEvent results_ready;
+    results_ready.record(stream_);
+    results_ready.block(current);
+  }
+
+  MpiComms mpi_;
+  ncclComm_t comm_ = nullptr;
+  c10::DeviceIndex device_ = 0;
+  c10::cuda::CUDAStream stream_ = c10::cuda::getDefaultCUDAStream();
+  AgreementRules rules_;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_nccl_communicator() { return std::make_unique<NcclCommunicator>(); }
+
+}  // namespace dml::dist
