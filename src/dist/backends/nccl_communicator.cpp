@@ -18,6 +18,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "dist/backend_factories.h"
 #include "dist/mpi_runtime.h"
@@ -63,18 +64,25 @@ class NcclCommunicator final : public Communicator {
     device_ = static_cast<c10::DeviceIndex>(mpi_.local_rank % devices);
     c10::cuda::set_device(device_);
     c10::cuda::CUDAGuard guard(device_);
-    ncclUniqueId id;
-    if (mpi_.rank == 0) DML_NCCL_CHECK(ncclGetUniqueId(&id));
-    DML_MPI_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, mpi_.world));
-    DML_NCCL_CHECK(ncclCommInitRank(&comm_, mpi_.size, id, mpi_.rank));
-    stream_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device_);
+    // Rank 0 makes the unique id; its status travels with it so that a failure there fails every
+    // rank instead of leaving the others waiting in the broadcast.
+    struct {
+      ncclResult_t status = ncclSuccess;
+      ncclUniqueId id;
+    } bootstrap;
+    if (mpi_.rank == 0) bootstrap.status = ncclGetUniqueId(&bootstrap.id);
+    DML_MPI_CHECK(MPI_Bcast(&bootstrap, sizeof(bootstrap), MPI_BYTE, 0, mpi_.world));
+    check(bootstrap.status == ncclSuccess, "dist/nccl: ncclGetUniqueId failed on rank 0: ",
+          ncclGetErrorString(bootstrap.status));
+    DML_NCCL_CHECK(ncclCommInitRank(&comm_, mpi_.size, bootstrap.id, mpi_.rank));
+    stream_.emplace(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device_));
     rules_ = AgreementRules{"nccl", static_cast<int>(device_), /*allow_half=*/true};
   }
 
   ~NcclCommunicator() override {
     if (comm_ != nullptr) {
       // Let queued collectives finish before the communicator goes (older NCCL does not wait).
-      cudaStreamSynchronize(stream_.stream());
+      cudaStreamSynchronize(stream_->stream());
       ncclCommDestroy(comm_);
     }
     free_mpi_comms(mpi_);
@@ -134,7 +142,7 @@ class NcclCommunicator final : public Communicator {
   void barrier() override {
     // Host-level barrier after this rank's queued collectives have completed.
     c10::cuda::CUDAGuard guard(device_);
-    stream_.synchronize();
+    stream_->synchronize();
     DML_MPI_CHECK(MPI_Barrier(mpi_.world));
   }
 
@@ -155,20 +163,20 @@ class NcclCommunicator final : public Communicator {
     const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(device_);
     at::cuda::CUDAEvent inputs_ready;
     inputs_ready.record(current);
-    inputs_ready.block(stream_);
-    enqueue(stream_.stream());
+    inputs_ready.block(*stream_);
+    enqueue(stream_->stream());
     for (const at::Tensor& t : tensors) {
-      c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), stream_);
+      c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), *stream_);
     }
     at::cuda::CUDAEvent results_ready;
-    results_ready.record(stream_);
+    results_ready.record(*stream_);
     results_ready.block(current);
   }
 
   MpiComms mpi_;
   ncclComm_t comm_ = nullptr;
   c10::DeviceIndex device_ = 0;
-  c10::cuda::CUDAStream stream_ = c10::cuda::getDefaultCUDAStream();
+  std::optional<c10::cuda::CUDAStream> stream_;  // set once the device is chosen
   AgreementRules rules_;
 };
 
