@@ -85,6 +85,43 @@ INSTANTIATE_TEST_SUITE_P(AllKinds, OptimizerResume,
                            return optimizer_name(info.param.kind) + (info.param.momentum == 0 ? "_no_momentum" : "");
                          });
 
+TEST(OptimizerState, TwoOptimizersShareOneArchive) {
+  // The trainer's layout: network Adam and beta SGD under "optim/network/" and "optim/beta/".
+  const Scenario sc;
+  auto params = test::make_params(sc, torch::kFloat32);
+  auto beta = torch::full({4}, 1.2).requires_grad_(true);
+  Optimizer net(test::make_groups(sc, params), options_for(OptimizerKind::kAdam, 0.9));
+  OptimizerOptions beta_options = options_for(OptimizerKind::kSgd, 0.9);
+  beta_options.weight_decay = 0;
+  Optimizer beta_opt({{"beta", {beta}, 1.0}}, beta_options);
+  test::run_steps(sc, net, params, 0, 2);
+  beta.mutable_grad() = torch::tensor({1.f, -2.f, 0.5f, 0.f});
+  beta_opt.step();
+  std::stringstream buffer;
+  {
+    torch::serialize::OutputArchive archive;
+    net.save(archive, "optim/network/");
+    beta_opt.save(archive, "optim/beta/");
+    archive.save_to(buffer);
+  }
+  std::vector<torch::Tensor> params2;
+  for (const auto& p : params) params2.push_back(p.detach().clone().requires_grad_(true));
+  auto beta2 = beta.detach().clone().requires_grad_(true);
+  Optimizer net2(test::make_groups(sc, params2), options_for(OptimizerKind::kAdam, 0.9));
+  Optimizer beta_opt2({{"beta", {beta2}, 1.0}}, beta_options);
+  torch::serialize::InputArchive archive;
+  archive.load_from(buffer);
+  beta_opt2.load(archive, "optim/beta");  // same prefix without the trailing slash
+  net2.load(archive, "optim/network/");
+  test::run_steps(sc, net, params, 2, 4);
+  test::run_steps(sc, net2, params2, 2, 4);
+  beta2.mutable_grad() = beta.grad().clone();
+  beta_opt.step();
+  beta_opt2.step();
+  for (size_t p = 0; p < params.size(); ++p) EXPECT_TRUE(torch::equal(params[p], params2[p])) << p;
+  EXPECT_TRUE(torch::equal(beta, beta2));
+}
+
 TEST(OptimizerState, LoadRejectsOtherKindAndOtherLayout) {
   const Scenario sc;
   auto params = test::make_params(sc, torch::kFloat32);

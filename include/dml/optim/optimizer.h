@@ -81,7 +81,8 @@ class Optimizer {
   int64_t num_updates() const { return num_updates_; }
 
   // Full state for bit-exact resume: lr, num_updates, and per parameter its update count and its
-  // state tensors. Keys are "<prefix>/..." so several optimisers share one archive. load()
+  // state tensors. Keys are "<prefix>/..." ("optim/beta" and "optim/beta/" are the same prefix), so
+  // several optimisers share one archive. load()
   // checks the kind and the group/parameter layout (names, counts, shapes) and throws dml::Error
   // naming the key and the fix on mismatch; state tensors are moved to each parameter's device.
   void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const;
