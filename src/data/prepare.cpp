@@ -43,11 +43,11 @@ class Progress {
       return;
     }
     const int64_t decile = total_ > 0 ? 10 * done / total_ : 10;
-    if (decile > last_decile_ || final) {
-      if (decile == last_decile_ && final && done == total_ && last_decile_ == 10) return;
+    if (decile > last_decile_ || (final && !printed_final_)) {
       last_decile_ = decile;
-      log::info("prepare", str(split_, ": ", done, "/", total_, " images (", decile * 10, "%), ",
-                               static_cast<int64_t>(rate), " images/s"));
+      printed_final_ = final || done == total_;
+      log::info("prepare", str(split_, ": ", done, "/", total_, " images (", total_ > 0 ? 100 * done / total_ : 100,
+                               "%), ", static_cast<int64_t>(rate), " images/s"));
     }
   }
 
@@ -57,6 +57,7 @@ class Progress {
   bool enabled_, terminal_;
   Clock::time_point start_;
   int64_t last_decile_ = 0;
+  bool printed_final_ = false;
 };
 
 // Decodes every image of `plan` on `threads` threads into `writer`; rethrows the first error.
