@@ -33,11 +33,11 @@ struct SplitWriter::Impl {
   std::vector<ShardOutput> shards;
   bool finished = false;
 
-  void create_shard(ShardOutput& shard, int index, int count);
+  void create_shard(ShardOutput& shard, int index);
   void close_all();
 };
 
-void SplitWriter::Impl::create_shard(ShardOutput& shard, int index, int count) {
+void SplitWriter::Impl::create_shard(ShardOutput& shard, int index) {
   const std::string& path = shard.temp_path;
   shard.file = h5::checked(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
                            str("cannot create shard ", path, "; check that the output directory is writable"));
@@ -83,7 +83,6 @@ void SplitWriter::Impl::create_shard(ShardOutput& shard, int index, int count) {
     h5::check_status(H5Dwrite(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values->data()),
                      str("cannot write dataset ", name, " in ", path));
   }
-  (void)count;
 }
 
 void SplitWriter::Impl::close_all() {
@@ -154,7 +153,7 @@ SplitWriter::SplitWriter(const std::string& dir, const std::string& split, const
   }
   h5::Hdf5Lock lock;
   try {
-    for (int s = 0; s < shards; ++s) m.create_shard(m.shards[s], s, shards);
+    for (int s = 0; s < shards; ++s) m.create_shard(m.shards[s], s);
   } catch (...) {
     m.close_all();
     for (const auto& shard : m.shards) fs::remove(shard.temp_path, ec);
