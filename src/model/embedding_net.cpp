@@ -80,11 +80,14 @@ void EmbeddingNetImpl::train(bool on) {
 }
 
 EmbeddingNet make_embedding_net(const ModelOptions& options, uint64_t seed) {
+  const std::string path =
+      options.pretrained_path.empty() ? default_pretrained_path(options.name) : options.pretrained_path;
+  // Fail before building a large model when the weights are not there.
+  check_model_name(options.name);
+  if (options.use_pretrained) check_pretrained_file_exists(options.name, path);
   EmbeddingNet net(options);
   initialise_reference(*net, seed);
   if (options.use_pretrained) {
-    const std::string path =
-        options.pretrained_path.empty() ? default_pretrained_path(options.name) : options.pretrained_path;
     load_pretrained_backbone(net->backbone(), path, options.name);
     log::info("model", str("loaded pretrained ", options.name, " backbone from ", path));
   }

@@ -26,6 +26,13 @@ std::vector<std::string> model_names() {
   return names;
 }
 
+void check_model_name(const std::string& name) {
+  for (const auto& n : model_names()) {
+    if (n == name) return;
+  }
+  throw Error(str("--model: unknown model name '", name, "'; valid names are: ", joined_names()));
+}
+
 std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, int64_t in_channels,
                                             bool small_input_stem) {
   if (name == "small_convnet") return std::make_shared<SmallConvNetImpl>(in_channels, /*batch_norm=*/true);
@@ -35,7 +42,8 @@ std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, int64_t in_
     if (name == str("resnet", depth, "_v1")) return std::make_shared<ResNetV1Impl>(options);
     if (name == str("resnet", depth, "_v2")) return std::make_shared<ResNetV2Impl>(options);
   }
-  throw Error(str("--model: unknown model name '", name, "'; valid names are: ", joined_names()));
+  check_model_name(name);  // throws: every valid name returned above
+  throw Error(str("model factory: ", name, " is listed but not built; this is a bug"));
 }
 
 }  // namespace dml

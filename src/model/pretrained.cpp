@@ -54,8 +54,9 @@ std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& path) {
   torch::IValue value;
   try {
     value = torch::pickle_load(bytes);
-  } catch (const std::exception& e) {
-    throw Error(str("pretrained weights ", path, ": not readable by torch::pickle_load (", e.what(),
+  } catch (const c10::Error& e) {
+    throw Error(str("pretrained weights ", path, ": not readable by torch::pickle_load (",
+                    e.what_without_backtrace(),
                     "); write it with torch.save(dict(model.state_dict()), path), e.g. by launch/convert_torchvision.py"));
   }
   check(value.isGenericDict(), "pretrained weights ", path, ": holds a ", value.tagKind(),
@@ -72,20 +73,23 @@ std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& path) {
 
 }  // namespace
 
+void check_pretrained_file_exists(const std::string& model_name, const std::string& path) {
+  if (fs::exists(path)) return;
+  std::string message = str("pretrained weights for ", model_name, " not found at ", path,
+                            " (--pretrained-path, default $DML_PRETRAINED_DIR/<model>.pt or "
+                            "~/.cache/dml/pretrained/<model>.pt); create the file with:\n  ",
+                            convert_command(model_name, path));
+  if (model_name.size() > 3 && model_name.compare(model_name.size() - 3, 3, "_v2") == 0) {
+    message += str("\nnote: torchvision has no ", model_name,
+                   " weights; use a *_v1 model for ImageNet weights, or write a dict name -> tensor "
+                   "with this backbone's names yourself");
+  }
+  throw Error(message);
+}
+
 void load_pretrained_backbone(torch::nn::Module& backbone, const std::string& path,
                               const std::string& model_name) {
-  if (!fs::exists(path)) {
-    std::string message = str("pretrained weights for ", model_name, " not found at ", path,
-                              " (--pretrained-path, default $DML_PRETRAINED_DIR/<model>.pt or "
-                              "~/.cache/dml/pretrained/<model>.pt); create the file with:\n  ",
-                              convert_command(model_name, path));
-    if (model_name.size() > 3 && model_name.compare(model_name.size() - 3, 3, "_v2") == 0) {
-      message += str("\nnote: torchvision has no ", model_name,
-                     " weights; use a *_v1 model for ImageNet weights, or write a dict name -> tensor "
-                     "with this backbone's names yourself");
-    }
-    throw Error(message);
-  }
+  check_pretrained_file_exists(model_name, path);
   const std::map<std::string, torch::Tensor> file = read_tensor_dict(path);
 
   std::map<std::string, torch::Tensor> own;

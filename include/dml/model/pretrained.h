@@ -16,6 +16,10 @@ std::string default_pretrained_path(const std::string& model_name);
 // The command that creates the file for `model_name` at `path` (shown in errors).
 std::string convert_command(const std::string& model_name, const std::string& path);
 
+// Throws dml::Error when `path` does not exist; the message prints convert_command (and, for a
+// *_v2 model, that torchvision has no such weights).
+void check_pretrained_file_exists(const std::string& model_name, const std::string& path);
+
 // Copies every parameter and buffer of `backbone` from the file (converted to the tensor's dtype
 // and device), without autograd. Errors (dml::Error, naming the file): the file is missing (the
 // message prints convert_command), unreadable or not a dict of tensors; names of the module
