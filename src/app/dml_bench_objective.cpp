@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
                 o.threads, o.iters);
 
     std::printf("\nsampling + margin loss (forward + backward), embed 128, batch_k 5:\n");
-    std::printf("  %-38s %10s %14s\n", "case", "ms/call", "anchors/s");
+    std::printf("  %-40s %10s %14s\n", "case", "ms/call", "anchors/s");
     double objective_70 = 0;
     struct Case {
       const char* label;
@@ -126,18 +126,18 @@ int main(int argc, char** argv) {
                           Case{"batch 560, 70 anchors (1 of 8)", 560, 70}}) {
       const double ms = objective_ms(c.batch, c.anchors, o, device);
       if (c.batch == 70) objective_70 = ms;
-      std::printf("  %-38s %10.3f %14.0f\n", c.label, ms, 1000.0 * c.anchors / ms);
+      std::printf("  %-40s %10.3f %14.0f\n", c.label, ms, 1000.0 * c.anchors / ms);
     }
     if (o.skip_models) return 0;
 
     // The models are slow on a CPU: a few iterations suffice for a rate.
     const int model_iters = std::max(1, std::min(o.iters, 5));
     std::printf("\nembedding net forward + backward (train mode, %d iterations):\n", model_iters);
-    std::printf("  %-38s %10s %14s\n", "case", "ms/step", "images/s");
+    std::printf("  %-40s %10s %14s\n", "case", "ms/step", "images/s");
     const double r50 = model_ms("resnet50_v1", 8, 224, false, model_iters, device);
-    std::printf("  %-38s %10.1f %14.1f\n", "resnet50_v1, 224 px, batch 8", r50, 8000.0 / r50);
+    std::printf("  %-40s %10.1f %14.1f\n", "resnet50_v1, 224 px, batch 8", r50, 8000.0 / r50);
     const double r18 = model_ms("resnet18_v1", 70, 32, true, model_iters, device);
-    std::printf("  %-38s %10.1f %14.1f\n", "resnet18_v1, 32 px, small stem, batch 70", r18, 70000.0 / r18);
+    std::printf("  %-40s %10.1f %14.1f\n", "resnet18_v1, 32 px, small stem, batch 70", r18, 70000.0 / r18);
 
     std::printf("\nobjective / resnet18_v1 step at batch 70: %.2f%% (target < 5%%)\n", 100.0 * objective_70 / r18);
     return 0;

@@ -68,7 +68,8 @@ MarginLossImpl::Terms MarginLossImpl::terms(const torch::Tensor& embeddings, con
 }
 
 torch::Tensor MarginLossImpl::normalise(const Terms& local_terms, const torch::Tensor& global_active_count) {
-  const torch::Tensor count = global_active_count.to(local_terms.hinge_sum.scalar_type()).detach();
+  const torch::Tensor count =
+      global_active_count.to(local_terms.hinge_sum.device(), local_terms.hinge_sum.scalar_type()).detach();
   const torch::Tensor active = count.gt(0.0);
   // clamp_min(1) keeps the unused branch finite, so where() back-propagates 0, not NaN, at count == 0.
   const torch::Tensor normalised = (local_terms.hinge_sum + local_terms.beta_reg) / count.clamp_min(1.0);
