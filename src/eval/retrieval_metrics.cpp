@@ -32,7 +32,8 @@ void check_inputs(const at::Tensor& embeddings, const at::Tensor& labels, const 
         "compute_retrieval_metrics: labels must be [N] with N = ", embeddings.size(0), " (the embeddings' rows)");
   check(labels.scalar_type() == torch::kInt64 && labels.device().is_cpu(),
         "compute_retrieval_metrics: labels must be int64 on the CPU");
-  check(embeddings.size(0) >= 2, "compute_retrieval_metrics: need at least 2 embeddings, got ", embeddings.size(0));
+  check(embeddings.size(0) >= 2 && embeddings.size(0) < (int64_t{1} << 32),
+        "compute_retrieval_metrics: need 2 <= N < 2^32 embeddings, got ", embeddings.size(0));
   check(torch::isfinite(embeddings).all().item<bool>(),
         "compute_retrieval_metrics: embeddings contain NaN or Inf; the model diverged (lower --lr)");
   for (int64_t k : ks) check(k >= 1, "compute_retrieval_metrics: K = ", k, " in the recall list; use K >= 1");

@@ -54,7 +54,9 @@ struct OptimizerOptions {
 // A named set of parameters trained at lr() * lr_mult (e.g. 0.01 for pretrained convs).
 struct OptimizerParamGroup {
   std::string name;
-  std::vector<torch::Tensor> params;  // leaf tensors, updated in place
+  // Leaf tensors, updated in place: pass the model's own parameters after the model has been moved
+  // to its device (a later .to(device) would leave the optimiser holding the old tensors).
+  std::vector<torch::Tensor> params;
   double lr_mult = 1.0;
 };
 
