@@ -85,7 +85,8 @@ GlobalBatchSampler::GlobalBatchSampler(const std::vector<int64_t>& labels, int64
         options.batch_k, " = ", per_replica, " classes per replica, but the training split has only ",
         num_nonempty_classes(), " classes with images; a replica's classes must be distinct, so lower "
         "--batch-size or raise --batch-k");
-  if (small_classes > 0) {
+  // Every rank builds the same sampler: the warning comes from rank 0 only.
+  if (small_classes > 0 && log::rank() == 0) {
     log::warn("data", str(small_classes, " of ", num_nonempty_classes(), " training classes have fewer than --batch-k ",
                           options.batch_k, " images (smallest: ", smallest,
                           "); their blocks repeat images (drawn with replacement)"));
@@ -159,6 +160,13 @@ std::vector<int64_t> GlobalBatchSampler::global_batch(uint64_t step) const {
     }
   }
   return rows;
+}
+
+std::vector<int64_t> GlobalBatchSampler::global_labels(uint64_t step) const {
+  std::vector<int64_t> labels;
+  labels.reserve(static_cast<size_t>(options_.replicas * options_.batch_size));
+  for (int64_t c : global_classes(step)) labels.insert(labels.end(), static_cast<size_t>(options_.batch_k), c);
+  return labels;
 }
 
 std::vector<int64_t> GlobalBatchSampler::replica_rows(uint64_t step, int64_t replica) const {

@@ -23,10 +23,10 @@ void validate_threads(int workers, int prefetch, const char* who) {
 }
 
 // Page-locked memory only exists with CUDA; without it pin_memory quietly means plain CPU memory.
-torch::TensorOptions host_options(torch::ScalarType dtype, bool pin_memory) {
-  auto options = torch::TensorOptions().dtype(dtype).device(torch::kCPU);
-  if (pin_memory && torch::cuda::is_available()) options = options.pinned_memory(true);
-  return options;
+bool can_pin(bool pin_memory) { return pin_memory && torch::cuda::is_available(); }
+
+torch::TensorOptions host_options(torch::ScalarType dtype, bool pinned) {
+  return torch::TensorOptions().dtype(dtype).device(torch::kCPU).pinned_memory(pinned);
 }
 
 // Reads rows[i] and augments it with sample index indices[i] into images[i]. Returns false if stopped.
@@ -46,16 +46,16 @@ bool fill_images(const ImageSource& source, const AugmentOptions& augment, uint6
 }
 
 Batch make_batch(const ImageSource& source, const AugmentOptions& augment, uint64_t seed, uint64_t step,
-                 const std::vector<int64_t>& rows, std::vector<int64_t> indices, bool pin_memory,
+                 const std::vector<int64_t>& rows, std::vector<int64_t> indices, bool pinned,
                  const std::atomic<bool>& stop) {
   const int64_t n = static_cast<int64_t>(rows.size());
   Batch batch;
   batch.step = step;
   batch.images = torch::empty({n, augment.out_channels, augment.crop_size, augment.crop_size},
-                              host_options(torch::kUInt8, pin_memory));
+                              host_options(torch::kUInt8, pinned));
   if (!fill_images(source, augment, seed, step, rows, indices, batch.images, stop)) return Batch{};
-  batch.labels = torch::empty({n}, host_options(torch::kInt64, pin_memory));
-  batch.global_indices = torch::empty({n}, host_options(torch::kInt64, pin_memory));
+  batch.labels = torch::empty({n}, host_options(torch::kInt64, pinned));
+  batch.global_indices = torch::empty({n}, host_options(torch::kInt64, pinned));
   int64_t* labels = batch.labels.data_ptr<int64_t>();
   int64_t* global = batch.global_indices.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) {
@@ -72,7 +72,7 @@ struct TrainLoader::State {
   GlobalBatchSampler sampler;
   int64_t replica;
   AugmentOptions augment;
-  bool pin_memory;
+  bool pinned;  // pin requested and CUDA available
 };
 
 TrainLoader::TrainLoader(ImageSource source, GlobalBatchSampler sampler, int64_t replica, AugmentOptions augment,
@@ -83,7 +83,8 @@ TrainLoader::TrainLoader(ImageSource source, GlobalBatchSampler sampler, int64_t
         " rows but the image source has ", source.size(), "; build both from the same training split");
   check(replica >= 0 && replica < sampler.options().replicas, "train loader: replica ", replica, " outside 0..",
         sampler.options().replicas - 1);
-  state_ = std::make_shared<State>(State{std::move(source), std::move(sampler), replica, augment, pin_memory});
+  state_ = std::make_shared<State>(
+      State{std::move(source), std::move(sampler), replica, augment, can_pin(pin_memory)});
   std::shared_ptr<State> state = state_;
   auto make = [state](uint64_t step, const std::atomic<bool>& stop) {
     const int64_t batch_size = state->sampler.options().batch_size;
@@ -91,7 +92,7 @@ TrainLoader::TrainLoader(ImageSource source, GlobalBatchSampler sampler, int64_t
     std::vector<int64_t> indices(rows.size());
     for (int64_t i = 0; i < batch_size; ++i) indices[static_cast<size_t>(i)] = state->replica * batch_size + i;
     return make_batch(state->source, state->augment, state->sampler.options().seed, step, rows, std::move(indices),
-                      state->pin_memory, stop);
+                      state->pinned, stop);
   };
   prefetcher_ = std::make_unique<OrderedPrefetcher>(make, first_step, std::numeric_limits<uint64_t>::max(),
                                                     workers, prefetch);
@@ -109,7 +110,7 @@ struct EvalLoader::State {
   ImageSource source;
   int64_t begin, end, batch_size;
   AugmentOptions augment;
-  bool pin_memory;
+  bool pinned;  // pin requested and CUDA available
 };
 
 EvalLoader::EvalLoader(ImageSource source, int64_t begin, int64_t end, int64_t batch_size, AugmentOptions augment,
@@ -121,7 +122,7 @@ EvalLoader::EvalLoader(ImageSource source, int64_t begin, int64_t end, int64_t b
         ") are not inside the split's ", source.size(), " rows");
   check(batch_size >= 1, "eval loader: batch size ", batch_size, "; use a positive --batch-size");
   num_batches_ = (end - begin + batch_size - 1) / batch_size;
-  state_ = std::make_shared<State>(State{std::move(source), begin, end, batch_size, augment, pin_memory});
+  state_ = std::make_shared<State>(State{std::move(source), begin, end, batch_size, augment, can_pin(pin_memory)});
   std::shared_ptr<State> state = state_;
   auto make = [state](uint64_t index, const std::atomic<bool>& stop) {
     const int64_t first = state->begin + static_cast<int64_t>(index) * state->batch_size;
@@ -130,7 +131,7 @@ EvalLoader::EvalLoader(ImageSource source, int64_t begin, int64_t end, int64_t b
     for (int64_t r = first; r < last; ++r) rows[static_cast<size_t>(r - first)] = r;
     std::vector<int64_t> indices = rows;
     return make_batch(state->source, state->augment, /*seed=*/0, index, rows, std::move(indices),
-                      state->pin_memory, stop);
+                      state->pinned, stop);
   };
   prefetcher_ = std::make_unique<OrderedPrefetcher>(make, 0, static_cast<uint64_t>(num_batches_), workers, prefetch);
 }

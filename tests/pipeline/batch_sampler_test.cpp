@@ -86,6 +86,9 @@ TEST(GlobalBatchSampler, DistinctClassesAndDistinctImagesInEveryBlock) {
     const auto classes = sampler.global_classes(step);
     ASSERT_EQ(classes.size(), 14u);
     for (size_t q = 0; q < classes.size(); ++q) EXPECT_EQ(labels[rows[q * 5]], classes[q]);
+    const auto global_labels = sampler.global_labels(step);
+    ASSERT_EQ(global_labels.size(), rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(global_labels[i], labels[rows[i]]);
   }
 }
 
@@ -148,6 +151,8 @@ TEST(GlobalBatchSampler, MoreBlocksThanClassesNeverRepeatWithinReplica) {
     const auto rows = sampler.global_batch(step);
     ASSERT_EQ(rows.size(), 560u);
     expect_blocks(rows, labels, 5, 14, sizes);
+    const auto global_labels = sampler.global_labels(step);
+    for (size_t i = 0; i < rows.size(); ++i) ASSERT_EQ(global_labels[i], labels[rows[i]]);
     std::map<int64_t, std::vector<std::set<int64_t>>> blocks_of_class;
     for (size_t q = 0; q < 112; ++q) {
       std::set<int64_t> block(rows.begin() + q * 5, rows.begin() + (q + 1) * 5);

@@ -43,13 +43,16 @@ class GlobalBatchSampler {
   // labels: [N] row -> class in 0..num_classes-1. Validates (dml::Error naming the flag and the fix):
   // replicas >= 1, batch_k >= 1, batch_size >= 1 and batch_size % batch_k == 0, every label in range,
   // at least one class with images, B/k <= number of classes with at least one image. Classes with fewer
-  // than batch_k images: one warning (log tag "data") listing how many, then drawn with replacement.
+  // than batch_k images: one warning (log tag "data", rank 0 only) saying how many, then drawn with replacement.
   GlobalBatchSampler(const std::vector<int64_t>& labels, int64_t num_classes, const BatchPlanOptions& options);
 
   // The whole global batch of `step`: R*B rows (indices into the ImageSource) in the layout above.
   std::vector<int64_t> global_batch(uint64_t step) const;
   // The global class sequence of `step`: R*B/k class ids, one per block.
   std::vector<int64_t> global_classes(uint64_t step) const;
+  // The label of every row of global_batch(step): global_classes(step), each repeated batch_k times. Lets a
+  // replica know the labels of the whole global batch (for negatives on other replicas) without communication.
+  std::vector<int64_t> global_labels(uint64_t step) const;
   // Positions [r*B, (r+1)*B) of global_batch(step); 0 <= replica < R.
   std::vector<int64_t> replica_rows(uint64_t step, int64_t replica) const;
 
