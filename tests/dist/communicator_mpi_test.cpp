@@ -26,7 +26,16 @@ TEST_P(MpiConformance, GradientBucketsDefaultSizes) {
                          /*expected_buckets=*/2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, MpiConformance, ::testing::Values("single", "mpi"));
+// nccl joins when it is built and this node has a GPU for each of the two ranks.
+std::vector<std::string> backends_here() {
+  std::vector<std::string> names = {"single", "mpi"};
+  const auto built = built_backends();
+  if (std::find(built.begin(), built.end(), "nccl") != built.end() && torch::cuda::device_count() >= 2) {
+    names.push_back("nccl");
+  }
+  return names;
+}
+INSTANTIATE_TEST_SUITE_P(Backends, MpiConformance, ::testing::ValuesIn(backends_here()));
 
 class MpiWorld : public ::testing::Test {
  protected:

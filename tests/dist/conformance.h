@@ -14,6 +14,7 @@
 #include "dml/dist/broadcast_module.h"
 #include "dml/dist/communicator.h"
 #include "dml/dist/gradient_buckets.h"
+#include "dist/comm_device.h"
 #include "dml/util/error.h"
 
 namespace dml::test {
@@ -40,6 +41,9 @@ class CountingCommunicator final : public Communicator {
   Communicator& inner_;
 };
 
+// `t` moved to the communicator's device (CUDA for nccl, else unchanged on the CPU).
+inline torch::Tensor on(const Communicator& comm, const torch::Tensor& t) { return t.to(dist::comm_device(comm)); }
+
 // Runs `body` expecting a dml::Error whose message contains `needle`; returns the message.
 template <typename Body>
 std::string expect_error(Body body, const std::string& needle) {
@@ -59,36 +63,40 @@ inline void check_identity(Communicator& comm) {
   EXPECT_GE(comm.local_rank(), 0);
   EXPECT_LT(comm.local_rank(), comm.local_size());
   EXPECT_LE(comm.local_size(), comm.world_size());
-  EXPECT_EQ(comm.cuda_device(), -1);  // the backends built here take host tensors
+  if (comm.backend_name() == "nccl") {
+    EXPECT_GE(comm.cuda_device(), 0);
+  } else {
+    EXPECT_EQ(comm.cuda_device(), -1);  // host tensors
+  }
 }
 
 // all_reduce of rank+1 gives W(W+1)/2 for every supported dtype.
 inline void check_all_reduce(Communicator& comm) {
   const int64_t W = comm.world_size(), r = comm.rank();
   for (auto dtype : {torch::kFloat32, torch::kFloat64, torch::kInt64, torch::kInt32, torch::kUInt8}) {
-    torch::Tensor t = torch::full({3, 5}, r + 1, torch::dtype(dtype));
+    torch::Tensor t = on(comm, torch::full({3, 5}, r + 1, torch::dtype(dtype)));
     comm.all_reduce_sum(t);
-    EXPECT_TRUE(torch::equal(t, torch::full({3, 5}, W * (W + 1) / 2, torch::dtype(dtype)))) << dtype;
+    EXPECT_TRUE(torch::equal(t.cpu(), torch::full({3, 5}, W * (W + 1) / 2, torch::dtype(dtype)))) << dtype;
   }
   // A non-contiguous view is reduced and written back in place.
-  torch::Tensor base = torch::arange(12, torch::kFloat64).view({3, 4}) * (r + 1);
+  torch::Tensor base = on(comm, torch::arange(12, torch::kFloat64).view({3, 4}) * (r + 1));
   torch::Tensor view = base.t();
   comm.all_reduce_sum(view);
-  EXPECT_TRUE(torch::equal(base, torch::arange(12, torch::kFloat64).view({3, 4}) * static_cast<double>(W * (W + 1) / 2)));
+  EXPECT_TRUE(torch::equal(base.cpu(), torch::arange(12, torch::kFloat64).view({3, 4}) * static_cast<double>(W * (W + 1) / 2)));
 }
 
 // all_gather rows equal their source rank: rank r sends [[10r, 10r, 10r], [10r+1, ...]].
 inline void check_all_gather(Communicator& comm) {
   const int64_t W = comm.world_size(), r = comm.rank();
-  torch::Tensor mine = (torch::arange(2, torch::kInt64) + 10 * r).view({2, 1}).expand({2, 3}).contiguous();
-  torch::Tensor all = comm.all_gather(mine);
+  torch::Tensor mine = on(comm, (torch::arange(2, torch::kInt64) + 10 * r).view({2, 1}).expand({2, 3}).contiguous());
+  torch::Tensor all = comm.all_gather(mine).cpu();
   ASSERT_EQ(all.sizes(), (std::vector<int64_t>{2 * W, 3}));
   for (int64_t i = 0; i < 2 * W; ++i) {
     const int64_t expected = 10 * (i / 2) + i % 2;
     for (int64_t j = 0; j < 3; ++j) EXPECT_EQ(all[i][j].item<int64_t>(), expected) << "row " << i;
   }
-  torch::Tensor scalar = torch::tensor(static_cast<double>(r) + 0.25);
-  torch::Tensor gathered = comm.all_gather(scalar);
+  torch::Tensor scalar = on(comm, torch::tensor(static_cast<double>(r) + 0.25));
+  torch::Tensor gathered = comm.all_gather(scalar).cpu();
   ASSERT_EQ(gathered.sizes(), (std::vector<int64_t>{W}));
   for (int64_t q = 0; q < W; ++q) EXPECT_EQ(gathered[q].item<double>(), q + 0.25);
 }
@@ -97,8 +105,8 @@ inline void check_all_gather(Communicator& comm) {
 // rows 2r, 2r+1.
 inline void check_reduce_scatter(Communicator& comm) {
   const int64_t W = comm.world_size(), r = comm.rank();
-  torch::Tensor input = torch::arange(2 * W * 3, torch::kFloat32).view({2 * W, 3}) * static_cast<float>(r + 1);
-  torch::Tensor out = comm.reduce_scatter_sum(input);
+  torch::Tensor input = on(comm, torch::arange(2 * W * 3, torch::kFloat32).view({2 * W, 3}) * static_cast<float>(r + 1));
+  torch::Tensor out = comm.reduce_scatter_sum(input).cpu();
   ASSERT_EQ(out.sizes(), (std::vector<int64_t>{2, 3}));
   for (int64_t i = 0; i < 2; ++i) {
     for (int64_t j = 0; j < 3; ++j) {
@@ -111,36 +119,37 @@ inline void check_reduce_scatter(Communicator& comm) {
 inline void check_broadcast(Communicator& comm) {
   const int root = comm.world_size() - 1;
   for (auto dtype : {torch::kFloat32, torch::kInt64, torch::kUInt8}) {
-    torch::Tensor t = torch::full({4, 2}, 7 * comm.rank() + 1, torch::dtype(dtype));
+    torch::Tensor t = on(comm, torch::full({4, 2}, 7 * comm.rank() + 1, torch::dtype(dtype)));
     comm.broadcast(t, root);
-    EXPECT_TRUE(torch::equal(t, torch::full({4, 2}, 7 * root + 1, torch::dtype(dtype)))) << dtype;
+    EXPECT_TRUE(torch::equal(t.cpu(), torch::full({4, 2}, 7 * root + 1, torch::dtype(dtype)))) << dtype;
   }
   comm.barrier();
 }
 
 // Every rank passes a bool tensor: rejected everywhere, naming rank 0 and the supported dtypes.
 inline void check_bad_dtype_rejected(Communicator& comm) {
-  torch::Tensor flags = torch::zeros({3}, torch::kBool);
+  torch::Tensor flags = on(comm, torch::zeros({3}, torch::kBool));
   expect_error([&] { comm.all_reduce_sum(flags); }, "rank 0: dtype Bool is not supported; use float32");
-  torch::Tensor ok = torch::ones({2});
+  torch::Tensor ok = on(comm, torch::ones({2}));
   comm.all_reduce_sum(ok);  // still in step afterwards
-  EXPECT_EQ(ok[0].item<float>(), comm.world_size());
+  EXPECT_EQ(ok.cpu()[0].item<float>(), comm.world_size());
 }
 
 // Rank q weights the gathered [2W, 3] tensor with w_q(i, j) = (q+1) * (3i + j + 1); the gradient on
 // rank r's x (rows 2r, 2r+1 of the gather) is sum_q w_q of its block = W(W+1)/2 * (3(2r+i) + j + 1).
 inline void check_all_gather_with_grad(Communicator& comm) {
   const int64_t W = comm.world_size(), r = comm.rank();
-  torch::Tensor x = (torch::rand({2, 3}, torch::kFloat32) + r).requires_grad_(true);
+  torch::Tensor x = on(comm, torch::rand({2, 3}, torch::kFloat32) + r).requires_grad_(true);
   torch::Tensor g = all_gather_with_grad(comm, x);
   ASSERT_EQ(g.sizes(), (std::vector<int64_t>{2 * W, 3}));
   EXPECT_TRUE(torch::equal(g.slice(0, 2 * r, 2 * r + 2).detach(), x.detach()));
-  torch::Tensor w = (torch::arange(2 * W * 3, torch::kFloat32).view({2 * W, 3}) + 1) * static_cast<float>(r + 1);
+  torch::Tensor w = on(comm, torch::arange(2 * W * 3, torch::kFloat32).view({2 * W, 3}) + 1) * static_cast<float>(r + 1);
   (w * g).sum().backward();
   ASSERT_TRUE(x.grad().defined());
+  const torch::Tensor grad = x.grad().cpu();
   for (int64_t i = 0; i < 2; ++i) {
     for (int64_t j = 0; j < 3; ++j) {
-      EXPECT_EQ(x.grad()[i][j].item<float>(), static_cast<float>(W * (W + 1) / 2 * (3 * (2 * r + i) + j + 1)));
+      EXPECT_EQ(grad[i][j].item<float>(), static_cast<float>(W * (W + 1) / 2 * (3 * (2 * r + i) + j + 1)));
     }
   }
 }
@@ -154,7 +163,7 @@ inline void check_gradient_buckets(Communicator& comm, int64_t bucket_bytes, int
   std::vector<torch::Tensor> params = {
       torch::zeros({7}, torch::kFloat32), torch::zeros({3, 5}, torch::kFloat32), torch::zeros({1}, torch::kFloat32),
       torch::zeros({2, 2, 3}, torch::kFloat32), torch::zeros({4}, torch::kFloat64)};
-  for (auto& p : params) p.requires_grad_(true);
+  for (auto& p : params) p = on(comm, p).requires_grad_(true);
   for (size_t k = 0; k < params.size(); ++k) {
     if (k == 2 && r == 0) continue;
     const auto& p = params[k];
@@ -173,7 +182,7 @@ inline void check_gradient_buckets(Communicator& comm, int64_t bucket_bytes, int
     const double ranks = (k == 2) ? W - 1 : W;
     torch::Tensor expected =
         (torch::arange(p.numel(), torch::kFloat64) * 0.5 * ranks + rank_sum * (k + 1.0)).view(p.sizes());
-    EXPECT_TRUE(torch::allclose(p.grad().to(torch::kFloat64), expected, 0, 1e-6)) << "parameter " << k << "\n"
+    EXPECT_TRUE(torch::allclose(p.grad().cpu().to(torch::kFloat64), expected, 0, 1e-6)) << "parameter " << k << "\n"
                                                                                    << p.grad() << "\n" << expected;
   }
 }
