@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 
+#include "dist/comm_device.h"
 #include "dml/util/error.h"
 
 namespace dml {
@@ -70,6 +71,36 @@ GradientBuckets::GradientBuckets(const std::vector<at::Tensor>& parameters, Comm
   }
   for (const Key& key : open_order) {
     if (!open[key].bucket.params.empty()) finish(open[key]);
+  }
+  check_layout_across_ranks();
+}
+
+// Ranks with different parameter lists would issue different numbers of all-reduces and hang;
+// one all_gather of a layout hash at construction turns that into an error on every rank.
+void GradientBuckets::check_layout_across_ranks() const {
+  uint64_t hash = 1469598103934665603ULL;
+  auto mix = [&](int64_t value) {
+    for (int byte = 0; byte < 8; ++byte) {
+      hash ^= static_cast<uint64_t>(value >> (8 * byte)) & 0xffu;
+      hash *= 1099511628211ULL;
+    }
+  };
+  for (const auto& b : impl_->buckets) {
+    mix(-1);  // bucket boundary
+    mix(static_cast<int64_t>(b.buffer.scalar_type()));
+    for (int64_t i : b.params) mix(impl_->params[i].numel());
+  }
+  Communicator& comm = impl_->comm;
+  const torch::Tensor mine =
+      torch::tensor({static_cast<int64_t>(hash), num_buckets(), static_cast<int64_t>(impl_->params.size())},
+                    torch::kInt64)
+          .to(dist::comm_device(comm));
+  const torch::Tensor all = comm.all_gather(mine).cpu().view({comm.world_size(), 3});
+  for (int r = 1; r < comm.world_size(); ++r) {
+    check(torch::equal(all[r], all[0]), "GradientBuckets: the parameter lists differ across ranks (rank 0: ",
+          all[0][2].item<int64_t>(), " parameters in ", all[0][1].item<int64_t>(), " buckets; rank ", r, ": ",
+          all[r][2].item<int64_t>(), " parameters in ", all[r][1].item<int64_t>(),
+          " buckets, or different shapes/dtypes); build the same model on every rank (check_same_module)");
   }
 }
 

@@ -77,6 +77,17 @@ TEST_F(MpiModules, CheckSameModuleNamesTheFirstDifferingShape) {
   expect_error([&] { broadcast_module(*comm_, *net); }, "model differs across ranks: broadcast_module");
 }
 
+TEST_F(MpiModules, GradientBucketsRejectDifferentParameterListsOnBothRanks) {
+  std::vector<torch::Tensor> params = {torch::zeros({3}).requires_grad_(true)};
+  if (comm_->rank() == 1) params.push_back(torch::zeros({2}).requires_grad_(true));
+  CountingCommunicator counting(*comm_);
+  expect_error([&] { GradientBuckets b(params, counting, /*bucket_bytes=*/4, /*first_bucket_bytes=*/4); },
+               "GradientBuckets: the parameter lists differ across ranks (rank 0: 1 parameters in 1 buckets; "
+               "rank 1: 2 parameters in 2 buckets");
+  EXPECT_EQ(counting.all_gathers, 1);
+  EXPECT_EQ(counting.all_reduces, 0);
+}
+
 TEST_F(MpiModules, AnyRankAndScalarSum) {
   EXPECT_TRUE(any_rank(*comm_, comm_->rank() == 1));
   EXPECT_TRUE(any_rank(*comm_, comm_->rank() == 0));

@@ -175,6 +175,7 @@ inline void check_gradient_buckets(Communicator& comm, int64_t bucket_bytes, int
   EXPECT_EQ(buckets.num_buckets(), expected_buckets);
   buckets.synchronize();
   EXPECT_EQ(counting.all_reduces, expected_buckets);  // one collective per bucket
+  EXPECT_EQ(counting.all_gathers, 1);                  // the layout check at construction
   for (size_t k = 0; k < params.size(); ++k) {
     const auto& p = params[k];
     ASSERT_TRUE(p.grad().defined()) << k;

@@ -21,6 +21,8 @@ class GradientBuckets {
   // larger than a bucket still goes whole into one. Every rank must pass the same list (names,
   // shapes, dtypes: check_same_module) so that buckets match across ranks.
   // The flat buffers (one copy of every gradient) are allocated here. `comm` must outlive this.
+  // Collective: all ranks construct together; one all_gather compares the bucket layouts, and a
+  // mismatch throws the same dml::Error on every rank.
   GradientBuckets(const std::vector<at::Tensor>& parameters, Communicator& comm,
                   int64_t bucket_bytes = kDefaultBucketBytes, int64_t first_bucket_bytes = kDefaultFirstBucketBytes);
   ~GradientBuckets();
@@ -39,6 +41,7 @@ class GradientBuckets {
   std::vector<int64_t> bucket_parameter_indices(int64_t bucket) const;
 
  private:
+  void check_layout_across_ranks() const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
