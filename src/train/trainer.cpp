@@ -5,9 +5,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "dml/data/shard_set.h"
 #include "dml/dist/broadcast_module.h"
+#include "dml/dist/scalar_collectives.h"
 #include "dml/dist/gradient_buckets.h"
 #include "dml/model/param_groups.h"
 #include "dml/optim/lr_schedule.h"
@@ -15,6 +17,7 @@
 #include "dml/pipeline/loaders.h"
 #include "dml/pipeline/normalize.h"
 #include "dml/train/checkpoint.h"
+#include "dml/train/devices.h"
 #include "dml/train/distributed_objective.h"
 #include "dml/train/evaluator.h"
 #include "dml/train/replica_group.h"
@@ -44,7 +47,7 @@ struct Trainer::State {
   std::vector<torch::Device> devices;
   int64_t total_replicas = 0;
   int64_t global_batch = 0;
-  ShardSet train_shards, test_shards;
+  std::optional<ShardSet> train_shards, test_shards;
   std::unique_ptr<ReplicaGroup> replicas;
   MarginLoss loss{nullptr};
   std::unique_ptr<Optimizer> net_optimizer, beta_optimizer;
@@ -77,7 +80,7 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
   check_data_path(o.data.data_path);
   s.train_shards = ShardSet::open(o.data.data_path, o.data.train_split, o.data.preload_max_mb << 20);
   s.test_shards = ShardSet::open(o.data.data_path, o.data.test_split, o.data.preload_max_mb << 20);
-  const int64_t channels = s.train_shards.info().channels;
+  const int64_t channels = s.train_shards->info().channels;
   const int64_t model_channels = 3;
 
   BatchPlanOptions plan;
@@ -85,7 +88,7 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
   plan.batch_size = o.run.batch_size;
   plan.batch_k = o.objective.batch_k;
   plan.seed = o.run.seed;
-  GlobalBatchSampler sampler(s.train_shards.labels(), s.train_shards.info().num_classes, plan);
+  GlobalBatchSampler sampler(s.train_shards->labels(), s.train_shards->info().num_classes, plan);
 
   // Model replicas, identical on every rank (checked), rank 0's weights broadcast.
   ModelOptions model;
@@ -104,7 +107,7 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
   loss_options.margin = o.objective.margin;
   loss_options.beta_init = o.objective.beta;
   loss_options.nu = o.objective.nu;
-  loss_options.num_classes = s.train_shards.info().num_classes;
+  loss_options.num_classes = s.train_shards->info().num_classes;
   loss_options.learn_beta = o.optim.lr_beta > 0;
   s.loss = MarginLoss(loss_options);
   s.loss->to(primary);
@@ -152,7 +155,7 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
   augment.crop_size = o.data.crop_size;
   augment.train = true;
   augment.out_channels = model_channels;
-  const ImageSource train_source = make_image_source(s.train_shards);
+  const ImageSource train_source = make_image_source(*s.train_shards);
   for (int64_t j = 0; j < static_cast<int64_t>(s.devices.size()); ++j) {
     const int64_t replica = comm.rank() * static_cast<int64_t>(s.devices.size()) + j;
     s.loaders.push_back(std::make_unique<TrainLoader>(train_source, sampler, replica, augment, s.state.step,
@@ -167,14 +170,14 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
   eval.nmi = o.run.nmi;
   eval.seed = o.run.seed;
   eval.max_images = o.data.max_test_images;
-  s.evaluator = std::make_unique<Evaluator>(comm, make_image_source(s.test_shards), eval);
+  s.evaluator = std::make_unique<Evaluator>(comm, make_image_source(*s.test_shards), eval);
   s.log = std::make_unique<TrainingLog>(comm.rank() == 0, o.run.metrics_file, o.run.progress);
   (void)channels;
 
   log::info("train", str("ranks ", comm.world_size(), " (", comm.backend_name(), "), replicas per rank ", s.devices.size(),
                          " on ", primary.str(), ", global batch ", s.global_batch, " = ", s.global_batch / o.objective.batch_k,
-                         " classes x ", o.objective.batch_k, "; train ", s.train_shards.size(), " images / ",
-                         s.train_shards.info().num_classes, " classes, test ", s.evaluator->num_images(), " images"));
+                         " classes x ", o.objective.batch_k, "; train ", s.train_shards->size(), " images / ",
+                         s.train_shards->info().num_classes, " classes, test ", s.evaluator->num_images(), " images"));
 }
 
 Trainer::~Trainer() = default;

@@ -7,7 +7,8 @@
 #include "dml/dist/communicator.h"
 #include "dml/eval/retrieval_metrics.h"
 #include "dml/model/embedding_net.h"
-#include "dml/pipeline/loader.h"
+#include "dml/pipeline/loaders.h"
+#include "dml/pipeline/normalize.h"
 
 namespace dml {
 
