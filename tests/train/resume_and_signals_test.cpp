@@ -16,8 +16,9 @@ class ResumeAndSignals : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete dir_; }
 
-  std::vector<std::string> args(const std::string& prefix, int64_t epochs, int64_t per_epoch) {
-    return {"--data-path", dir_->file("data"), "--model", "small_convnet", "--crop-size", "14", "--embed-dim", "16",
+  std::vector<std::string> args(const std::string& prefix, int64_t epochs, int64_t per_epoch,
+                                const std::string& embed_dim = "16") {
+    return {"--data-path", dir_->file("data"), "--model", "small_convnet", "--crop-size", "14", "--embed-dim", embed_dim,
             "--batch-k", "4", "--batch-size", "16", "--iterations-per-epoch", std::to_string(per_epoch), "--epochs",
             std::to_string(epochs), "--log-interval", "1", "--threads", "1", "--workers", "2", "--lr", "1e-3",
             "--save-model-prefix", prefix, "--metrics-file", prefix + ".jsonl"};
@@ -53,8 +54,8 @@ TEST_F(ResumeAndSignals, ResumeRefusesAnIncompatibleRun) {
   const std::string prefix = dir_->file("incompatible");
   auto first = args(prefix, 1, 2);
   ASSERT_EQ(run_dist_train(first, 0).exit_code, 0);
-  auto second = args(prefix, 1, 2);
-  second.insert(second.end(), {"--resume", prefix + "-last.pt", "--embed-dim", "32"});
+  auto second = args(prefix, 1, 2, /*embed_dim=*/"32");
+  second.insert(second.end(), {"--resume", prefix + "-last.pt"});
   const CommandResult r = run_dist_train(second, 0);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--embed-dim is 16 in the checkpoint but 32 in this run"), std::string::npos) << r.output;
@@ -65,20 +66,22 @@ TEST_F(ResumeAndSignals, ResumeRefusesAnIncompatibleRun) {
 TEST_F(ResumeAndSignals, SignalToOneRankCheckpointsAndExitsZeroEverywhere) {
   const std::string prefix = dir_->file("signalled");
   const std::string marker = dir_->file("signal-marker");
-  std::string command = dist_train_command(args(prefix, 50, 20), 2) + " > " + shell_quote(prefix + ".log") + " 2>&1 & pid=$!\n";
+  // $! is mpirun; its children are the ranks.
+  std::string command = dist_train_command(args(prefix, 1000, 20), 2) + " > " + shell_quote(prefix + ".log") + " 2>&1 & pid=$!\n";
   // Wait for training to start (first log record), then signal the rank-1 process only.
   command += "for i in $(seq 1 600); do grep -q '\"loss\"' " + shell_quote(prefix + ".jsonl") +
-             " 2>/dev/null && break; sleep 0.1; done\n";
-  command += "rank1=$(pgrep -f " + shell_quote("dist_train.*" + prefix) + " | sort -n | tail -1)\n";
+             " 2>/dev/null && echo training-started && break; sleep 0.1; done\n";
+  command += "rank1=$(pgrep -P $pid | sort -n | tail -1)\n";
   command += "kill -USR1 $rank1\nwait $pid; echo exit=$?\n";
   const CommandResult r = run_command("timeout 300 bash -c " + shell_quote(command));
+  ASSERT_NE(r.output.find("training-started"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("exit=0"), std::string::npos) << r.output;
   ASSERT_TRUE(std::filesystem::exists(prefix + "-last.pt"));
   const MetricsLog before = read_metrics(prefix + ".jsonl");
   ASSERT_FALSE(before.loss_by_step.empty());
   const int64_t last_step = before.loss_by_step.rbegin()->first;
-  EXPECT_LT(last_step, 50 * 20);
-  auto resume = args(prefix, 50, 20);
+  EXPECT_LT(last_step, 1000 * 20);
+  auto resume = args(prefix, 1000, 20);
   resume.insert(resume.end(), {"--resume", prefix + "-last.pt", "--max-steps", std::to_string(last_step + 2)});
   const CommandResult r2 = run_dist_train(resume, 2);
   EXPECT_EQ(r2.exit_code, 0) << r2.output;

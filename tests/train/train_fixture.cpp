@@ -60,7 +60,7 @@ MetricsLog read_metrics(const std::string& path) {
   MetricsLog log;
   std::ifstream in(path);
   std::string line;
-  const std::regex field("\"([^\"]+)\": (-?[0-9.eE+-]+)");
+  const std::regex field("\"([^\"]+)\":\\s*(-?[0-9.eE+-]+)");
   while (std::getline(in, line)) {
     std::map<std::string, double> fields;
     for (std::sregex_iterator it(line.begin(), line.end(), field), end; it != end; ++it) {

@@ -1,7 +1,8 @@
 // DESIGN section 3, invariant 1: for a model without batch statistics (or with frozen BN), R
 // replicas of batch B train exactly like one replica of batch R*B: same losses every step, same
 // evaluation, same parameters up to float summation order. Three layouts of one global batch of 24:
-// 1 rank x 1 replica x 24, 2 MPI ranks x 12, 1 rank x 2 CPU replicas x 12.
+// 1 rank x 1 replica x 24, 2 MPI ranks x 12, 1 rank x 2 CPU replicas x 12 (and a global batch of
+// 32 as 2 ranks x 2 replicas x 8).
 #include <gtest/gtest.h>
 
 #include "train_fixture.h"
@@ -78,8 +79,8 @@ TEST_F(WorldSizeInvariance, FrozenBatchNormModelIsInvariantToo) {
 }
 
 TEST_F(WorldSizeInvariance, TwoRanksWithTwoReplicasEachMatchOneReplica) {
-  const Run one = train("r4_one", "small_convnet_nobn", /*ranks=*/0, 24, 1, {"--optimizer", "sgd", "--lr", "0.05"});
-  const Run four = train("r4_four", "small_convnet_nobn", /*ranks=*/2, 6, 2, {"--optimizer", "sgd", "--lr", "0.05"});
+  const Run one = train("r4_one", "small_convnet_nobn", /*ranks=*/0, 32, 1, {"--optimizer", "sgd"});
+  const Run four = train("r4_four", "small_convnet_nobn", /*ranks=*/2, 8, 2, {"--optimizer", "sgd"});
   expect_same_training(one, four, "2 ranks x 2 replicas vs 1");
 }
 
