@@ -80,7 +80,6 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
   check_data_path(o.data.data_path);
   s.train_shards = ShardSet::open(o.data.data_path, o.data.train_split, o.data.preload_max_mb << 20);
   s.test_shards = ShardSet::open(o.data.data_path, o.data.test_split, o.data.preload_max_mb << 20);
-  const int64_t channels = s.train_shards->info().channels;
   const int64_t model_channels = 3;
 
   BatchPlanOptions plan;
@@ -172,7 +171,6 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
   eval.max_images = o.data.max_test_images;
   s.evaluator = std::make_unique<Evaluator>(comm, make_image_source(*s.test_shards), eval);
   s.log = std::make_unique<TrainingLog>(comm.rank() == 0, o.run.metrics_file, o.run.progress);
-  (void)channels;
 
   log::info("train", str("ranks ", comm.world_size(), " (", comm.backend_name(), "), replicas per rank ", s.devices.size(),
                          " on ", primary.str(), ", global batch ", s.global_batch, " = ", s.global_batch / o.objective.batch_k,
@@ -276,7 +274,7 @@ TrainSummary Trainer::run() {
     ++window_steps;
     ++steps_run;
     const int64_t iteration = s.state.step - epoch * per_epoch;  // 1-based within the epoch
-    s.log->progress(epoch, iteration, per_epoch, 0.0);
+    s.log->progress(epoch, iteration, per_epoch);
     if (iteration % o.run.log_interval == 0 || iteration == per_epoch) {
       torch::Tensor loss_sum = loss_window.clone();
       s.comm.all_reduce_sum(loss_sum);  // sum over ranks of their shares = the global loss

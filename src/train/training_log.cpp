@@ -68,13 +68,13 @@ void TrainingLog::eval_record(int64_t epoch, int64_t step, const std::string& la
   write_json(str("{\"epoch\": ", epoch, ", \"step\": ", step, ", \"model\": \"", label, "\", ", fields, "}"));
 }
 
-void TrainingLog::progress(int64_t epoch, int64_t done, int64_t total, double loss) {
+void TrainingLog::progress(int64_t epoch, int64_t done, int64_t total) {
   if (!progress_bar_) return;
   const int width = 30;
   const int filled = total > 0 ? static_cast<int>(width * done / total) : 0;
-  std::fprintf(stderr, "\r[train] epoch %lld [%s%s] %lld/%lld loss %.4f ", static_cast<long long>(epoch),
+  std::fprintf(stderr, "\r[train] epoch %lld [%s%s] %lld/%lld ", static_cast<long long>(epoch),
                std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), static_cast<long long>(done),
-               static_cast<long long>(total), loss);
+               static_cast<long long>(total));
   std::fflush(stderr);
   bar_visible_ = true;
 }

@@ -22,8 +22,9 @@ class TrainingLog {
   void train_record(const TrainRecord& record);
   // `fields` is the inside of a JSON object, e.g. "\"recall@1\": 0.5, ..." (metrics_json_fields()).
   void eval_record(int64_t epoch, int64_t step, const std::string& label, const std::string& fields);
-  // Redraws the progress bar (terminal only) for iteration `done` of `total` in the epoch.
-  void progress(int64_t epoch, int64_t done, int64_t total, double loss);
+  // Redraws the progress bar (terminal only) for iteration `done` of `total` in the epoch. It shows
+  // no loss: reading one back every step would synchronise the host with the device.
+  void progress(int64_t epoch, int64_t done, int64_t total);
   void end_progress();
 
  private:
