@@ -8,7 +8,7 @@ RANKS=${RANKS:-2}
 FMNIST_IDX=${FMNIST_IDX:-/usr/share/datasets/fashion-mnist}
 DATA=${DATA:-data/fashion-mnist}
 RUN_DIR=${RUN_DIR:-runs/demo}
-EPOCHS=${EPOCHS:-6}
+EPOCHS=${EPOCHS:-8}
 BUILD_DIR=${DML_BUILD_DIR:-build}
 # -----------------------------------------------------------------------------------------------
 cd "$(dirname "$0")/.."
@@ -21,6 +21,6 @@ rm -f "$RUN_DIR/metrics.jsonl"
 threads=$(( $(nproc) / RANKS )); [ "$threads" -ge 1 ] || threads=1
 bash launch/mpirun_local.sh "$RANKS" \
   --data-path "$DATA" --model small_convnet --small-input-stem --crop-size 28 --embed-dim 64 \
-  --batch-size 60 --batch-k 6 --epochs "$EPOCHS" --iterations-per-epoch 100 --steps 4,5 \
-  --lr 1e-3 --log-interval 50 --eval-untrained --threads "$threads" --workers 1 \
+  --batch-size 60 --batch-k 6 --epochs "$EPOCHS" --iterations-per-epoch 150 --steps 5,7 \
+  --lr 1e-3 --log-interval 50 --eval-untrained --nmi --threads "$threads" --workers 1 \
   --save-model-prefix "$RUN_DIR/model" --metrics-file "$RUN_DIR/metrics.jsonl" "$@"
