@@ -17,6 +17,7 @@ void write_meta(torch::serialize::OutputArchive& archive, const RunSignature& s)
   archive.write("meta/total_replicas", torch::tensor(s.total_replicas));
   archive.write("meta/seed", torch::tensor(s.seed));
   archive.write("meta/optimizer", c10::IValue(s.optimizer));
+  archive.write("meta/iterations_per_epoch", torch::tensor(s.iterations_per_epoch));
   archive.write("meta/options", c10::IValue(s.options_text));
 }
 
@@ -32,11 +33,12 @@ std::string read_string(torch::serialize::InputArchive& archive, const std::stri
   return value.toStringRef();
 }
 
-torch::serialize::InputArchive open_archive(const std::string& path) {
+// Tensors are mapped onto `device` so that loading never moves a module to another device.
+torch::serialize::InputArchive open_archive(const std::string& path, const torch::Device& device) {
   check(std::filesystem::exists(path), path, ": no such checkpoint; pass the <prefix>-last.pt written by an earlier run");
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    archive.load_from(path, device);
   } catch (const c10::Error& e) {
     throw Error(str(path, ": cannot read the checkpoint (", e.what_without_backtrace(), "); the file is damaged or not a dml checkpoint"));
   }
@@ -49,6 +51,38 @@ torch::serialize::InputArchive open_archive(const std::string& path) {
 void expect_equal(const std::string& path, const std::string& field, const std::string& found, const std::string& expected) {
   check(found == expected, path, ": ", field, " is ", found, " in the checkpoint but ", expected,
         " in this run; resume with the same ", field, " (or start a new run without --resume)");
+}
+
+torch::Device device_of(torch::nn::Module& module) {
+  for (const auto& p : module.parameters()) return p.device();
+  for (const auto& b : module.buffers()) return b.device();
+  return torch::kCPU;
+}
+
+// Loads a module's tensors by name; LibTorch would silently accept other shapes, so they are checked.
+void load_module(torch::serialize::InputArchive& archive, const std::string& key, torch::nn::Module& module,
+                 const std::string& path) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const auto& p : module.named_parameters()) shapes.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& b : module.named_buffers()) shapes.emplace_back(b.key(), b.value().sizes().vec());
+  torch::serialize::InputArchive nested;
+  try {
+    archive.read(key, nested);
+    module.load(nested);
+  } catch (const c10::Error& e) {
+    throw Error(str(path, ": '", key, "' does not match this run's model (", e.what_without_backtrace(),
+                    "); resume with the same --model, --embed-dim, --small-input-stem and data"));
+  }
+  auto check_shape = [&](const std::string& name, const torch::Tensor& t) {
+    for (const auto& [n, shape] : shapes) {
+      if (n == name && shape != t.sizes().vec()) {
+        throw Error(str(path, ": '", key, "/", name, "' has shape ", t.sizes(), " in the checkpoint but ",
+                        c10::IntArrayRef(shape), " in this run; resume with the same model options and data"));
+      }
+    }
+  };
+  for (const auto& p : module.named_parameters()) check_shape(p.key(), p.value());
+  for (const auto& b : module.named_buffers()) check_shape(b.key(), b.value());
 }
 
 }  // namespace
@@ -72,7 +106,7 @@ void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& los
 
 TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, Optimizer& net_optimizer,
                               Optimizer* beta_optimizer, const RunSignature& expected) {
-  auto archive = open_archive(path);
+  auto archive = open_archive(path, device_of(*net));
   expect_equal(path, "--model", read_string(archive, "meta/model", path), expected.model);
   expect_equal(path, "--embed-dim", std::to_string(read_int(archive, "meta/embed_dim", path)), std::to_string(expected.embed_dim));
   expect_equal(path, "--batch-size", std::to_string(read_int(archive, "meta/batch_size", path)), std::to_string(expected.batch_size));
@@ -81,11 +115,10 @@ TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, Margin
                std::to_string(expected.total_replicas));
   expect_equal(path, "--seed", std::to_string(read_int(archive, "meta/seed", path)), std::to_string(expected.seed));
   expect_equal(path, "--optimizer", read_string(archive, "meta/optimizer", path), expected.optimizer);
-  torch::serialize::InputArchive model_archive, loss_archive;
-  archive.read("model", model_archive);
-  archive.read("loss", loss_archive);
-  net->load(model_archive);
-  loss->load(loss_archive);
+  expect_equal(path, "--iterations-per-epoch", std::to_string(read_int(archive, "meta/iterations_per_epoch", path)),
+               std::to_string(expected.iterations_per_epoch));
+  load_module(archive, "model", *net, path);
+  load_module(archive, "loss", *loss, path);
   net_optimizer.load(archive, "optim/network/");
   if (beta_optimizer != nullptr) beta_optimizer->load(archive, "optim/beta/");
   TrainingState state;
@@ -107,10 +140,8 @@ void save_inference_model(const std::string& path, EmbeddingNet& net, const RunS
 }
 
 void load_inference_model(const std::string& path, EmbeddingNet& net) {
-  auto archive = open_archive(path);
-  torch::serialize::InputArchive model_archive;
-  archive.read("model", model_archive);
-  net->load(model_archive);
+  auto archive = open_archive(path, device_of(*net));
+  load_module(archive, "model", *net, path);
 }
 
 }  // namespace dml

@@ -72,6 +72,10 @@ std::vector<torch::Device> resolve_replica_devices_checked(const RunOptions& run
   check(!(cuda && comm.world_size() > 1 && comm.backend_name() != "nccl"), "--gpus ", run.gpus,
         ": GPU replicas on several ranks need the NCCL backend, but this run uses '", comm.backend_name(),
         "'; build dml with a CUDA LibTorch and NCCL (cluster/BUILD_CUDA.md) or use --gpus '' for CPU ranks");
+  check(!(cuda && comm.backend_name() == "nccl" && devices.front().index() != comm.cuda_device()), "--gpus ", run.gpus,
+        ": rank ", comm.rank(), " (local rank ", comm.local_rank(), ") is bound to cuda:", comm.cuda_device(),
+        " for NCCL but its first replica is on ", devices.front().str(),
+        "; list that GPU first, or omit --gpus for one GPU per rank");
   torch::Tensor count = torch::tensor({static_cast<int64_t>(devices.size())});
   if (cuda && comm.backend_name() == "nccl") count = count.to(devices.front());
   torch::Tensor all = comm.all_gather(count).to(torch::kCPU);

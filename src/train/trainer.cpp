@@ -63,8 +63,9 @@ struct Trainer::State {
   std::string last_path() const { return options.run.save_model_prefix + "-last.pt"; }
   std::string best_path() const { return options.run.save_model_prefix + "-best.pt"; }
   void set_learning_rates(int64_t epoch);
+  void synchronize_buffers();
   void train_step(uint64_t step, torch::Tensor& loss_window, torch::Tensor& count_window);
-  void evaluate(int64_t epoch, bool untrained);
+  void evaluate(int64_t epoch, bool untrained, bool select_best);
   void save_last();
 };
 
@@ -143,7 +144,7 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
   s.objective = std::make_unique<DistributedObjective>(comm, s.loss, sampling, o.run.seed);
 
   s.signature = {o.model.model, o.model.embed_dim, o.run.batch_size, o.objective.batch_k, s.total_replicas,
-                 static_cast<int64_t>(o.run.seed), o.optim.optimizer, describe_options(o)};
+                 static_cast<int64_t>(o.run.seed), o.optim.optimizer, o.run.iterations_per_epoch, describe_options(o)};
   if (!o.run.resume.empty()) {
     s.state = load_checkpoint(o.run.resume, s.replicas->primary(), s.loss, *s.net_optimizer, s.beta_optimizer.get(), s.signature);
     s.replicas->copy_primary_to_replicas();
@@ -185,6 +186,15 @@ void Trainer::State::set_learning_rates(int64_t epoch) {
   if (beta_optimizer) beta_optimizer->set_lr(scheduled_lr(options.optim.lr_beta, options.optim.factor, options.optim.steps, epoch));
 }
 
+// BatchNorm running statistics drift apart across ranks (each sees its own batches). Before every
+// evaluation and checkpoint all ranks take rank 0's, so every rank embeds its test slice with the
+// same model, -best.pt reproduces the logged metrics, and a resumed run starts where every rank of
+// the uninterrupted one stood.
+void Trainer::State::synchronize_buffers() {
+  broadcast_module(comm, *replicas->primary(), /*root=*/0);
+  replicas->copy_primary_to_replicas();
+}
+
 void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch::Tensor& count_window) {
   const torch::Device primary = devices.front();
   net_optimizer->zero_grad();
@@ -195,7 +205,7 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
     check(batch.step == step, "loader of replica ", j, " returned step ", batch.step, " for step ", step);
     const torch::Tensor x = normalize_images(batch.images, replicas->device(j));
     embeddings.push_back(replicas->replica(j)->forward(x).to(primary));
-    labels.push_back(batch.labels.to(primary));
+    labels.push_back(batch.labels.to(primary, /*non_blocking=*/true));
   }
   const ObjectiveResult result = objective->compute(torch::cat(embeddings), torch::cat(labels), step);
   result.loss.backward();
@@ -208,7 +218,8 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
   count_window.add_(result.active_count.detach());
 }
 
-void Trainer::State::evaluate(int64_t epoch, bool untrained) {
+void Trainer::State::evaluate(int64_t epoch, bool untrained, bool select_best) {
+  synchronize_buffers();
   const auto start = Clock::now();
   RetrievalMetrics metrics = evaluator->evaluate(replicas->primary(), devices.front());
   replicas->train(true);
@@ -226,6 +237,7 @@ void Trainer::State::evaluate(int64_t epoch, bool untrained) {
   }
   summary.last = metrics;
   summary.has_last = true;
+  if (!select_best) return;
   const double r1 = metrics.recall_at_k.empty() ? 0.0 : metrics.recall_at_k.front();
   if (r1 > state.best_recall_at_1) {
     state.best_recall_at_1 = r1;
@@ -238,6 +250,7 @@ void Trainer::State::evaluate(int64_t epoch, bool untrained) {
 }
 
 void Trainer::State::save_last() {
+  synchronize_buffers();
   if (comm.rank() == 0) {
     save_checkpoint(last_path(), replicas->primary(), loss, *net_optimizer, beta_optimizer.get(), state, signature);
   }
@@ -254,7 +267,7 @@ TrainSummary Trainer::run() {
   auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(primary);
   torch::Tensor loss_window = torch::zeros({}, opts), count_window = torch::zeros({}, opts);
 
-  if (o.run.eval_untrained && s.state.step == 0) s.evaluate(0, /*untrained=*/true);
+  if (o.run.eval_untrained && s.state.step == 0) s.evaluate(0, /*untrained=*/true, /*select_best=*/false);
   s.replicas->train(true);
   const auto run_start = Clock::now();
   auto window_start = Clock::now();
@@ -298,11 +311,15 @@ TrainSummary Trainer::run() {
     const bool epoch_done = s.state.step % per_epoch == 0;
     if (epoch_done) {
       s.state.epoch = epoch + 1;
-      if ((epoch + 1) % o.run.eval_interval == 0 || s.state.step == total_steps) s.evaluate(epoch, false);
+      if ((epoch + 1) % o.run.eval_interval == 0 || s.state.step == total_steps) {
+        s.evaluate(epoch, /*untrained=*/false, /*select_best=*/true);
+      }
       s.save_last();
       window_start = Clock::now();
     } else if (s.state.step == total_steps) {
-      s.evaluate(epoch, false);
+      // --max-steps ended the run mid-epoch: report, but choose -best.pt only at epoch ends, as an
+      // uninterrupted run would.
+      s.evaluate(epoch, /*untrained=*/false, /*select_best=*/false);
       s.save_last();
     }
   }

@@ -45,7 +45,7 @@ void train_once(Parts& p) {
   p.beta_opt->step();
 }
 
-RunSignature signature() { return {"small_convnet", 8, 16, 4, 2, 123, "adam", "options text"}; }
+RunSignature signature() { return {"small_convnet", 8, 16, 4, 2, 123, "adam", 200, "options text"}; }
 
 TEST(Checkpoint, RoundTripRestoresEveryTensorAndTheState) {
   test::TempDir dir;
@@ -95,6 +95,17 @@ TEST(Checkpoint, ErrorsNameTheFileAndTheField) {
   EXPECT_NE(error_of([&] { load_checkpoint(path, a.net, a.loss, *a.net_opt, a.beta_opt.get(), other); })
                 .find("number of replicas (ranks x devices) is 2 in the checkpoint but 4 in this run"),
             std::string::npos);
+  // A model of another shape under the same names (e.g. another --embed-dim slipped past the signature).
+  Parts wide = build(1);
+  {
+    ModelOptions m;
+    m.name = "small_convnet";
+    m.embed_dim = 12;
+    wide.net = make_embedding_net(m, 1);
+  }
+  EXPECT_NE(error_of([&] { load_inference_model(path, wide.net); }).find("'model/head.weight' has shape [8,"),
+            std::string::npos)
+      << error_of([&] { load_inference_model(path, wide.net); });
   // A file of another format version.
   torch::serialize::OutputArchive archive;
   archive.write("format_version", torch::tensor(int64_t{7}));

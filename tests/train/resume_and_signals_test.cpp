@@ -50,6 +50,27 @@ TEST_F(ResumeAndSignals, InterruptedRunResumedEqualsUninterruptedRunBitExactly) 
   for (const auto& [name, tensor] : pa) EXPECT_TRUE(torch::equal(tensor, pb.at(name))) << name;
 }
 
+// Two ranks with BatchNorm in training mode: each rank's running statistics differ, and checkpoints
+// take rank 0's; the resumed run must still equal the uninterrupted one.
+TEST_F(ResumeAndSignals, TwoRankResumeWithBatchNormStatisticsIsBitExact) {
+  const std::string full = dir_->file("full2"), part = dir_->file("part2");
+  ASSERT_EQ(run_dist_train(args(full, 2, 4), 2).exit_code, 0);
+  auto first = args(part, 2, 4);
+  first.insert(first.end(), {"--max-steps", "6"});
+  ASSERT_EQ(run_dist_train(first, 2).exit_code, 0);
+  auto second = args(part, 2, 4);
+  second.insert(second.end(), {"--resume", part + "-last.pt"});
+  const CommandResult r = run_dist_train(second, 2);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const MetricsLog a = read_metrics(full + ".jsonl"), b = read_metrics(part + ".jsonl");
+  ASSERT_EQ(a.loss_by_step.size(), 8u);
+  for (const auto& [step, loss] : a.loss_by_step) EXPECT_EQ(b.loss_by_step.at(step), loss) << "step " << step;
+  EXPECT_EQ(a.evals.back().at("map@r"), b.evals.back().at("map@r"));
+  const auto pa = checkpoint_parameters(full + "-last.pt", "small_convnet", 16, false);
+  const auto pb = checkpoint_parameters(part + "-last.pt", "small_convnet", 16, false);
+  for (const auto& [name, tensor] : pa) EXPECT_TRUE(torch::equal(tensor, pb.at(name))) << name;
+}
+
 TEST_F(ResumeAndSignals, ResumeRefusesAnIncompatibleRun) {
   const std::string prefix = dir_->file("incompatible");
   auto first = args(prefix, 1, 2);

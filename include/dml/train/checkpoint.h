@@ -26,14 +26,17 @@ struct RunSignature {
   int64_t embed_dim = 0, batch_size = 0, batch_k = 0, total_replicas = 0;
   int64_t seed = 0;
   std::string optimizer;
+  int64_t iterations_per_epoch = 0;
   std::string options_text;  // every resolved option, for the record
 };
 
 void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, const Optimizer& net_optimizer,
                      const Optimizer* beta_optimizer, const TrainingState& state, const RunSignature& signature);
 
-// Restores everything save_checkpoint wrote into already-built objects. Throws dml::Error naming the
-// file and the field when the file is missing, of another format version, or from an incompatible run.
+// Restores everything save_checkpoint wrote into already-built objects, on the devices they are on
+// (a checkpoint written on one GPU loads onto any device). Throws dml::Error naming the file and the
+// field when the file is missing, of another format version, or from an incompatible run (including
+// a model whose parameter names or shapes differ).
 TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, Optimizer& net_optimizer,
                               Optimizer* beta_optimizer, const RunSignature& expected);
 
