@@ -7,12 +7,11 @@ namespace dml {
 DistributedObjective::DistributedObjective(Communicator& comm, MarginLoss loss, SamplingOptions sampling, uint64_t seed)
     : comm_(comm), loss_(std::move(loss)), sampling_(sampling), seed_(seed) {}
 
-ObjectiveResult DistributedObjective::compute(const torch::Tensor& local_embeddings, const torch::Tensor& local_labels,
+ObjectiveResult DistributedObjective::compute(const torch::Tensor& local_embeddings, const torch::Tensor& global_labels,
                                               uint64_t step) {
   const int64_t local_count = local_embeddings.size(0);
   // Sampling and loss in float32 whatever the forward precision was.
   const torch::Tensor global_embeddings = all_gather_with_grad(comm_, local_embeddings.to(torch::kFloat32).contiguous());
-  const torch::Tensor global_labels = comm_.all_gather(local_labels.to(torch::kInt64).contiguous());
   const int64_t anchor_begin = static_cast<int64_t>(comm_.rank()) * local_count;
   const Triplets triplets =
       sample_triplets(global_embeddings.detach(), global_labels, anchor_begin, local_count, sampling_, seed_, step);

@@ -48,6 +48,7 @@ struct Trainer::State {
   int64_t total_replicas = 0;
   int64_t global_batch = 0;
   std::optional<ShardSet> train_shards, test_shards;
+  std::optional<GlobalBatchSampler> sampler;
   std::unique_ptr<ReplicaGroup> replicas;
   MarginLoss loss{nullptr};
   std::unique_ptr<Optimizer> net_optimizer, beta_optimizer;
@@ -88,7 +89,7 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
   plan.batch_size = o.run.batch_size;
   plan.batch_k = o.objective.batch_k;
   plan.seed = o.run.seed;
-  GlobalBatchSampler sampler(s.train_shards->labels(), s.train_shards->info().num_classes, plan);
+  s.sampler.emplace(s.train_shards->labels(), s.train_shards->info().num_classes, plan);
 
   // Model replicas, identical on every rank (checked), rank 0's weights broadcast.
   ModelOptions model;
@@ -158,7 +159,7 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
   const ImageSource train_source = make_image_source(*s.train_shards);
   for (int64_t j = 0; j < static_cast<int64_t>(s.devices.size()); ++j) {
     const int64_t replica = comm.rank() * static_cast<int64_t>(s.devices.size()) + j;
-    s.loaders.push_back(std::make_unique<TrainLoader>(train_source, sampler, replica, augment, s.state.step,
+    s.loaders.push_back(std::make_unique<TrainLoader>(train_source, *s.sampler, replica, augment, s.state.step,
                                                       o.data.workers, o.data.prefetch, s.devices[j].is_cuda()));
   }
   EvalConfig eval;
@@ -199,15 +200,15 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
   const torch::Device primary = devices.front();
   net_optimizer->zero_grad();
   if (beta_optimizer) beta_optimizer->zero_grad();
-  std::vector<torch::Tensor> embeddings, labels;
+  std::vector<torch::Tensor> embeddings;
   for (int64_t j = 0; j < replicas->size(); ++j) {
     Batch batch = loaders[j]->next();
     check(batch.step == step, "loader of replica ", j, " returned step ", batch.step, " for step ", step);
     const torch::Tensor x = normalize_images(batch.images, replicas->device(j));
     embeddings.push_back(replicas->replica(j)->forward(x).to(primary));
-    labels.push_back(batch.labels.to(primary, /*non_blocking=*/true));
   }
-  const ObjectiveResult result = objective->compute(torch::cat(embeddings), torch::cat(labels), step);
+  const torch::Tensor global_labels = torch::tensor(sampler->global_labels(step), torch::kInt64).to(primary);
+  const ObjectiveResult result = objective->compute(torch::cat(embeddings), global_labels, step);
   result.loss.backward();
   replicas->reduce_gradients_to_primary();
   buckets->synchronize();

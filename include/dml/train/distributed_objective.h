@@ -22,9 +22,10 @@ class DistributedObjective {
   DistributedObjective(Communicator& comm, MarginLoss loss, SamplingOptions sampling, uint64_t seed);
 
   // local_embeddings: float32 [Bl, D] of this rank's replicas concatenated in replica order, on the
-  // communicator's device; local_labels: int64 [Bl] on the same device. Every rank has the same Bl.
-  // Collectives (lock-step): all_gather x2, all_reduce x1.
-  ObjectiveResult compute(const torch::Tensor& local_embeddings, const torch::Tensor& local_labels, uint64_t step);
+  // communicator's device. global_labels: int64 [W*Bl] on the same device, the labels of the whole
+  // global batch in rank-major order (every rank knows them from the global sampler, so they need
+  // no communication). Every rank has the same Bl. Collectives (lock-step): all_gather, all_reduce.
+  ObjectiveResult compute(const torch::Tensor& local_embeddings, const torch::Tensor& global_labels, uint64_t step);
 
  private:
   Communicator& comm_;
