@@ -40,7 +40,8 @@ void print_summary(const dml::TrainSummary& summary) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  dml::log::set_rank(dml::rank_from_environment(), 2);
+  // Before MPI starts, tag option errors with the launcher's rank (world size unknown: assume > 1).
+  dml::log::set_rank(dml::rank_from_environment(), /*world_size=*/2);
   dml::TrainOptions options;
   try {
     if (!dml::parse_options(argc, argv, options)) return 0;

@@ -23,10 +23,6 @@ int local_rank_from_environment() {
   return env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"}, 0);
 }
 
-int local_size_from_environment() {
-  return env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}, 1);
-}
-
 std::vector<torch::Device> resolve_replica_devices(const RunOptions& run, int local_rank) {
   const bool cuda = torch::cuda::is_available();
   std::vector<torch::Device> devices;

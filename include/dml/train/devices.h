@@ -16,7 +16,6 @@ std::vector<torch::Device> resolve_replica_devices(const RunOptions& run, int lo
 // Used before MPI is initialised (device choice, logging of option errors).
 int rank_from_environment();
 int local_rank_from_environment();
-int local_size_from_environment();
 
 // --threads, or the cores of this node divided by the ranks on it (at least 1).
 int resolve_thread_count(const RunOptions& run, int local_size);
