@@ -1,5 +1,6 @@
 // CUB-200-2011 in the reference protocol: the three index files read in lockstep, classes
-// 1-100 -> train and 101-200 -> test, bounding-box crop and 256x256 resize (DESIGN 2, 4.2).
+// 1-100 -> train and 101-200 -> test (train_test_split.txt unused), bounding-box crop and 256x256
+// resize ignoring aspect, as the reference MXNet Gluon example (example/gluon/embedding_learning).
 #include <filesystem>
 #include <fstream>
 #include <map>

@@ -1,5 +1,6 @@
-// The training loop (DESIGN 4.4): set-up in the constructor, then per step one call into each
-// component: loaders -> replicas' forward -> distributed objective -> backward -> gradient
+// The training loop owns the components and holds no math of its own: set-up in the constructor,
+// then per step one call into each component: loaders -> replicas' forward -> distributed
+// objective -> backward -> gradient
 // reduction (local replicas, then across ranks) -> optimisers -> replica copy -> log.
 #include "dml/train/trainer.h"
 

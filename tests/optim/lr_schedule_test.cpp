@@ -7,7 +7,7 @@ namespace dml {
 namespace {
 
 TEST(LrSchedule, ReferenceDefaults) {
-  // Reference: base 1e-4, factor 0.5, steps 12,14,16,18; values from the reference notes, section 6.
+  // Reference: base 1e-4, factor 0.5, steps 12,14,16,18; lr(e) = base * factor^#{s in steps: e >= s}.
   const std::vector<int64_t> steps{12, 14, 16, 18};
   const double expected[20] = {1e-4,   1e-4,   1e-4,    1e-4,    1e-4,   1e-4,   1e-4,
                                1e-4,   1e-4,   1e-4,    1e-4,    1e-4,   5e-5,   5e-5,

@@ -1,4 +1,5 @@
-// Checkpoint/resume (bit-exact on CPU) and preemption signals (DESIGN 4.4).
+// Checkpoint/resume (bit-exact on CPU) and preemption signals (SIGTERM/SIGUSR1: every rank stops at
+// the next step boundary after a checkpoint and exits 0).
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -1,4 +1,4 @@
-// DESIGN section 3, invariant 1: for a model without batch statistics (or with frozen BN), R
+// World-size invariance: for a model without batch statistics (or with frozen BN), R
 // replicas of batch B train exactly like one replica of batch R*B: same losses every step, same
 // evaluation, same parameters up to float summation order. Three layouts of one global batch of 24:
 // 1 rank x 1 replica x 24, 2 MPI ranks x 12, 1 rank x 2 CPU replicas x 12 (and a global batch of

@@ -1,6 +1,7 @@
 #pragma once
 // Typed options of dist_train. Only src/cli/ knows Boost.Program_options; everything else
-// receives these structs. Defaults are the reference example's (DESIGN section 2).
+// receives these structs. Flags the reference MXNet Gluon example (example/gluon/embedding_learning
+// in Apache MXNet) has keep its names and defaults; values it hard-codes are flags here.
 #include <cstdint>
 #include <string>
 #include <vector>

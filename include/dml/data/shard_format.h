@@ -1,5 +1,5 @@
 #pragma once
-// HDF5 shard format, version 1 (DESIGN 4.1; full description in include/dml/data/SHARD_FORMAT.md).
+// HDF5 shard format, version 1 (full description in include/dml/data/SHARD_FORMAT.md).
 //
 // One file per shard, `<split>-<index>-of-<count>.h5`, index and count zero-padded to 5 digits.
 // Datasets: `images` uint8 [N,H,W,C] (HWC, RGB or gray, chunked one image per chunk),

@@ -1,6 +1,7 @@
 #pragma once
-// Start-of-run model consistency (DESIGN section 3, invariant 2): every rank checks it built the
-// same model, then takes rank 0's parameters and buffers.
+// Start-of-run model consistency: every rank checks it built the same model (parameter and
+// buffer names, shapes, dtypes) and fails loudly if not, then takes rank 0's parameters and
+// buffers, so all ranks start from identical weights.
 #include <string>
 
 #include "dml/dist/communicator.h"

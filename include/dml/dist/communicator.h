@@ -1,5 +1,7 @@
 #pragma once
-// Communicators: the one interface through which ranks exchange tensors (DESIGN section 3).
+// Communicators: the one interface through which ranks exchange tensors. Every rank issues the
+// same collectives in the same order; a mismatch throws on every rank and abort() ends the whole
+// job, so no rank waits forever.
 // Backends: "single" (one process, always built), "mpi" (Open MPI, host tensors, always built),
 // "nccl" (CUDA tensors, built only with a CUDA LibTorch and NCCL; MPI bootstraps it). Only the
 // factory below knows which backends exist; callers speak this interface and our own types.

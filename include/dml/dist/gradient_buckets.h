@@ -1,5 +1,5 @@
 #pragma once
-// Gradient all-reduce in buckets (DESIGN section 3): gradients travel through a few flat buffers of
+// Gradient all-reduce (SUM) in buckets: gradients travel through a few flat buffers of
 // about bucket_bytes each, never one collective per parameter.
 #include <cstdint>
 #include <memory>

@@ -1,7 +1,7 @@
 #pragma once
-// Distance-weighted negative sampling ("Sampling Matters in Deep Embedding Learning", Wu et al. 2017;
-// reference semantics: shared/reference/mxnet-example-semantics.md section 4), for one replica's
-// anchors against the whole gathered global batch.
+// Distance-weighted negative sampling ("Sampling Matters in Deep Embedding Learning", Wu et al. 2017,
+// as the reference MXNet Gluon example, example/gluon/embedding_learning in Apache MXNet, does it),
+// for one replica's anchors against the whole gathered global batch.
 //
 // Sampling distribution of anchor i over candidates j (embedding dim d, all in float32, no autograd):
 //   D_ij  = sqrt(max(|x_i|^2 + |x_j|^2 - 2 x_i.x_j, 0)), then D_ij = max(D_ij, cutoff)

@@ -1,6 +1,6 @@
 #pragma once
-// Margin loss with a learned per-class boundary beta (Wu et al. 2017; reference semantics:
-// shared/reference/mxnet-example-semantics.md section 5).
+// Margin loss with a learned per-class boundary beta (Wu et al. 2017), with the semantics of the
+// reference MXNet Gluon example (example/gluon/embedding_learning in Apache MXNet).
 //
 // For triplets t = (a, p, n) and beta_t = beta[label[a]] (the ANCHOR's class, for both terms):
 //   d_ap = sqrt(|x_p - x_a|^2 + 1e-8),  d_an = sqrt(|x_n - x_a|^2 + 1e-8)

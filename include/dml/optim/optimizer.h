@@ -3,8 +3,9 @@
 //
 // Why not torch::optim: LibTorch's Adam adds epsilon after bias correction, its weight decay and
 // gradient rescaling differ from MXNet's, and its SGD keeps lr outside the momentum buffer. These
-// loops follow DESIGN 2 "Optimisation semantics" exactly, so the reference's hyper-parameters mean
-// the same thing here.
+// loops follow MXNet's exactly (gradient rescaled by 1/(global batch), then coupled L2 decay on every
+// parameter; Adam's epsilon added to the uncorrected sqrt(v); SGD's lr inside the momentum buffer),
+// so the reference's hyper-parameters (--wd 1e-4, --lr, --lr-beta) mean the same thing here.
 //
 // Update rules, per parameter w with gradient g (lr_g = lr() * group.lr_mult, wd = weight_decay,
 // r = rescale_grad, t = this parameter's own update count after incrementing):

@@ -1,5 +1,7 @@
 #pragma once
-// The global batch-k sampler (DESIGN 2 "Batches", 3 invariant 1). Every rank builds the same sampler and
+// The global batch-k sampler: a batch is batch_size/batch_k distinct classes, then batch_k distinct
+// images of each, as in the reference, but drawn once for the whole global batch so that R replicas of
+// batch B see exactly the batches one replica of batch R*B would. Every rank builds the same sampler and
 // asks it for the same step; the answer is a pure function of (seed, step) and the labels.
 //
 // Rules, for one step, with R replicas, B rows per replica, k = batch_k, g = B/k classes per replica,

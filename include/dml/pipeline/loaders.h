@@ -1,5 +1,5 @@
 #pragma once
-// Loader threads (DESIGN 4.5: data never waits on the device). Workers assemble whole batches ahead of
+// Loader threads, so that the device never waits for data. Workers assemble whole batches ahead of
 // the consumer; next() hands them out strictly in order. One consumer thread per loader.
 #include <cstdint>
 #include <memory>

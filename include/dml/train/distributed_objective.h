@@ -1,5 +1,5 @@
 #pragma once
-// The exact global objective of one step (DESIGN section 3, invariant 1):
+// The exact global objective of one step (what makes R replicas of batch B train like one of R*B):
 // gather every replica's embeddings in rank-major order with a differentiable all-gather, sample
 // triplets for this rank's anchors against the whole global batch, sum this rank's loss terms and
 // divide by the GLOBAL number of active hinge terms. Summing the gradients of every rank's loss then

@@ -1,7 +1,8 @@
 #pragma once
-// Exact distributed evaluation (DESIGN section 3, invariant 4): the test split (or an evenly spaced
-// subset of it) is cut into one contiguous slice per rank, each rank embeds its slice once, the
-// embeddings are gathered (padding removed before any metric), and rank 0 computes the metrics.
+// Exact distributed evaluation, so that every test image counts exactly once whatever the rank count:
+// the test split (or an evenly spaced subset of it) is cut into one contiguous slice per rank, each
+// rank embeds its slice once, the embeddings are gathered (padding removed before any metric), and
+// rank 0 computes the metrics.
 #include <torch/torch.h>
 
 #include "dml/dist/communicator.h"
