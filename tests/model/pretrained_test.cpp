@@ -1,89 +1,23 @@
 // Pretrained loading: torchvision ResNets (random weights, perturbed BN statistics) saved by
 // Debian's python3-torchvision load by name and give torchvision's features; the converter
 // script writes a loadable file; mismatches and missing files fail with clear messages.
+// The Python side is in tests/model/python/ (torchvision_features.py, bad_state_dicts.py,
+// not_a_state_dict.py).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <cmath>
-#include <iterator>
-#include <map>
-#include <memory>
+#include <cstdlib>
+#include <string>
 
 #include "dml/model/embedding_net.h"
 #include "dml/model/pretrained.h"
 #include "dml/util/error.h"
+#include "python_reference.h"
 #include "test_support.h"
 
 namespace dml {
 namespace {
-
-// Shared by the scripts below: torchvision ResNets with random weights and perturbed BN
-// parameters and running statistics, and their pooled features (eval mode) on a [2,3,64,64] input.
-const char* kTorchvisionPrelude = R"PY(
-import os, subprocess, sys
-import torch, torchvision
-out = sys.argv[1]
-torch.manual_seed(1234)
-
-def perturbed(builder):
-    model = builder(weights=None)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.1)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 2.0)
-                m.num_batches_tracked.fill_(17)
-    return model.eval()
-
-def reference(model, name):
-    x = torch.randn(2, 3, 64, 64)
-    fc = model.fc
-    model.fc = torch.nn.Identity()
-    with torch.no_grad():
-        feats = model(x)
-    model.fc = fc
-    torch.save({"input": x, "features": feats}, os.path.join(out, name + "_io.pt"))
-)PY";
-
-// resnet18: saved in torchvision's own format (an OrderedDict) and converted by the launch script.
-const char* kResnet18Script = R"PY(
-r18 = perturbed(torchvision.models.resnet18)
-torch.save(r18.state_dict(), os.path.join(out, "resnet18_tv.pth"))
-reference(r18, "resnet18")
-subprocess.run([sys.executable, sys.argv[2], "--model", "resnet18_v1", "--output",
-                os.path.join(out, "resnet18.pt"), "--weights-file", os.path.join(out, "resnet18_tv.pth")],
-               check=True)
-)PY";
-
-// resnet50: saved directly as torch.save(dict(state_dict)).
-const char* kResnet50Script = R"PY(
-r50 = perturbed(torchvision.models.resnet50)
-torch.save(dict(r50.state_dict()), os.path.join(out, "resnet50.pt"))
-reference(r50, "resnet50")
-)PY";
-
-// resnet18 dicts with one defect each.
-const char* kBadDictScript = R"PY(
-sd = dict(torchvision.models.resnet18(weights=None).state_dict())
-bad = dict(sd); del bad["layer1.0.conv1.weight"]
-torch.save(bad, os.path.join(out, "bad_missing.pt"))
-bad = dict(sd); bad["layer5.0.conv1.weight"] = torch.zeros(3)
-torch.save(bad, os.path.join(out, "bad_extra.pt"))
-bad = dict(sd); bad["conv1.weight"] = torch.zeros(64, 3, 3, 3)
-torch.save(bad, os.path.join(out, "bad_shape.pt"))
-)PY";
-
-std::map<std::string, torch::Tensor> load_dict(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& e : torch::pickle_load(bytes).toGenericDict()) out[e.key().toStringRef()] = e.value().toTensor();
-  return out;
-}
 
 ModelOptions pretrained_options(const std::string& model, const std::string& path) {
   ModelOptions options;
@@ -97,7 +31,7 @@ void expect_torchvision_features(const std::string& model, const test::TempDir& 
   const ModelOptions options = pretrained_options(model, dir.file(stem + ".pt"));
   EmbeddingNet net = make_embedding_net(options, /*seed=*/5);
   net->eval();
-  const auto io = load_dict(dir.file(stem + "_io.pt"));
+  const auto io = test::load_tensor_dict(dir.file(stem + "_io.pt"));
   torch::NoGradGuard no_grad;
   const torch::Tensor features = net->features(io.at("input"));
   const torch::Tensor expected = io.at("features");
@@ -107,7 +41,7 @@ void expect_torchvision_features(const std::string& model, const test::TempDir& 
   EXPECT_GT(scale, 0.05);  // not a comparison of two near-zero tensors
   EXPECT_LT(diff, 1e-5 * std::max(1.0, scale)) << model << ": max |diff| " << diff << ", max |ref| " << scale;
   // The buffers came from the file too (the perturbed running statistics).
-  const auto file = load_dict(options.pretrained_path);
+  const auto file = test::load_tensor_dict(options.pretrained_path);
   EXPECT_TRUE(torch::equal(net->backbone().named_buffers()["layer1.0.bn1.running_var"],
                            file.at("layer1.0.bn1.running_var")));
   EXPECT_EQ(net->backbone().named_buffers()["bn1.num_batches_tracked"].item<int64_t>(), 17);
@@ -121,7 +55,8 @@ void expect_torchvision_features(const std::string& model, const test::TempDir& 
 TEST(TorchvisionReference, Resnet18ViaConverterMatchesTorchvisionFeatures) {
   test::TempDir dir;
   const std::string converter = std::string(DML_SOURCE_DIR) + "/launch/convert_torchvision.py";
-  const auto r = test::run_python(std::string(kTorchvisionPrelude) + kResnet18Script, {dir.path(), converter});
+  // Saved in torchvision's own format (an OrderedDict) and converted by the launch script.
+  const auto r = test::run_reference_script("torchvision_features.py", {dir.path(), "resnet18", "--converter", converter});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   expect_torchvision_features("resnet18_v1", dir, "resnet18");
   // The ImageNet stem's weights do not fit the small-input stem.
@@ -132,14 +67,15 @@ TEST(TorchvisionReference, Resnet18ViaConverterMatchesTorchvisionFeatures) {
 
 TEST(TorchvisionReference, Resnet50MatchesTorchvisionFeatures) {
   test::TempDir dir;
-  const auto r = test::run_python(std::string(kTorchvisionPrelude) + kResnet50Script, {dir.path()});
+  // Saved directly as torch.save(dict(state_dict)).
+  const auto r = test::run_reference_script("torchvision_features.py", {dir.path(), "resnet50"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   expect_torchvision_features("resnet50_v1", dir, "resnet50");
 }
 
 TEST(Pretrained, MismatchedDictsNameTheEntries) {
   test::TempDir dir;
-  const auto r = test::run_python(std::string(kTorchvisionPrelude) + kBadDictScript, {dir.path()});
+  const auto r = test::run_reference_script("bad_state_dicts.py", {dir.path()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto load_error = [&](const std::string& file) -> std::string {
     try {
@@ -183,11 +119,7 @@ TEST(Pretrained, MissingFilePrintsTheConvertCommand) {
 
 TEST(Pretrained, NotADictOrOrderedDictFailsWithTheFix) {
   test::TempDir dir;
-  const auto r = test::run_python(
-      "import collections, torch, sys\n"
-      "torch.save(torch.zeros(2), sys.argv[1])\n"
-      "torch.save(collections.OrderedDict(a=torch.zeros(2)), sys.argv[2])\n",
-      {dir.file("tensor.pt"), dir.file("ordered.pt")});
+  const auto r = test::run_reference_script("not_a_state_dict.py", {dir.file("tensor.pt"), dir.file("ordered.pt")});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto message_for = [&](const std::string& file) -> std::string {
     ModelOptions options;
