@@ -10,20 +10,10 @@
 namespace {
 using dml::test::TempDir;
 
-// Python writes the labels of train (60000) then test (10000), and the images of a few ids.
-const char* kParser = R"PY(
-import sys, gzip, numpy as np
-src, out = sys.argv[1], sys.argv[2]
-def idx(name, offset):
-    with gzip.open(f"{src}/{name}", "rb") as f:
-        return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
-labels = np.concatenate([idx("train-labels-idx1-ubyte.gz", 8), idx("t10k-labels-idx1-ubyte.gz", 8)])
-images = np.concatenate([idx("train-images-idx3-ubyte.gz", 16), idx("t10k-images-idx3-ubyte.gz", 16)]).reshape(-1, 784)
-labels.astype(np.int64).tofile(out + "/labels.bin")
-images[[0, 1, 12345, 59999, 60000, 69999]].tofile(out + "/images.bin")
-)PY";
+// The ids whose images tests/data/python/fashion_mnist_idx_parse.py writes, in its order.
 const std::vector<int64_t> kCheckedIds = {0, 1, 12345, 59999, 60000, 69999};
 
+// The independent parse (gzip + NumPy) of the IDX files.
 struct Reference {
   std::vector<int64_t> labels;   // [70000]: train file then test file
   std::vector<uint8_t> images;   // [6 * 784] for kCheckedIds
@@ -32,7 +22,8 @@ struct Reference {
 const Reference& reference() {
   static const Reference ref = [] {
     TempDir dir;
-    const auto result = dml::test::run_python(kParser, {DML_FASHION_MNIST_DIR, dir.path()});
+    const auto result = dml::test::run_python_file("tests/data/python/fashion_mnist_idx_parse.py",
+                                                   {DML_FASHION_MNIST_DIR, dir.path()});
     EXPECT_EQ(result.exit_code, 0) << result.output;
     Reference r;
     r.labels.resize(70000);

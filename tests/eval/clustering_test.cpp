@@ -14,25 +14,6 @@ namespace {
 
 at::Tensor ints(const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64); }
 
-// Independent NumPy NMI: dense contingency table, natural logs, 2 I / (H(Y) + H(C)).
-const char* kNumpyNmi = R"PY(
-import sys
-import numpy as np
-y = np.array([int(v) for v in sys.argv[1].split(",")])
-c = np.array([int(v) for v in sys.argv[2].split(",")])
-n = len(y)
-_, yi = np.unique(y, return_inverse=True)
-_, ci = np.unique(c, return_inverse=True)
-table = np.zeros((yi.max() + 1, ci.max() + 1))
-np.add.at(table, (yi, ci), 1)
-p = table / n
-py, pc = p.sum(1), p.sum(0)
-nz = p > 0
-mi = (p[nz] * np.log(p[nz] / np.outer(py, pc)[nz])).sum()
-h = -(py * np.log(py)).sum() - (pc * np.log(pc)).sum()
-print("%.17g" % (2 * mi / h))
-)PY";
-
 std::string join(const std::vector<int64_t>& v) {
   std::string s;
   for (int64_t x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
@@ -48,7 +29,8 @@ TEST(Nmi, MatchesNumpyOnGivenAssignments) {
     // Clusters agree with labels 70% of the time, otherwise random: 0 < NMI < 1.
     clusters.push_back(random_uniform(key, i, 1) < 0.7 ? label / 10 + 2 : random_below(key, i, 2, 8));
   }
-  auto result = test::run_python(kNumpyNmi, {join(labels), join(clusters)});
+  // Independent NumPy NMI (dense contingency table, natural logs): tests/eval/python/nmi_reference.py.
+  auto result = test::run_python_file("tests/eval/python/nmi_reference.py", {join(labels), join(clusters)});
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const double expected = std::stod(result.output);
   EXPECT_GT(expected, 0.2);

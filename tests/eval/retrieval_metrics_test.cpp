@@ -87,31 +87,8 @@ std::pair<at::Tensor, at::Tensor> random_case(bool integers, int64_t n, int64_t 
   return {x.contiguous(), y};
 }
 
-// Independent NumPy computation: float64 distance matrix from direct differences, stable argsort.
-const char* kNumpyMetrics = R"PY(
-import sys
-import numpy as np
-data = np.loadtxt(sys.argv[1], ndmin=2)
-ks = [int(k) for k in sys.argv[2].split(",")]
-x, y = data[:, :-1], data[:, -1].astype(np.int64)
-n = len(y)
-d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
-np.fill_diagonal(d, np.inf)
-order = np.argsort(d, axis=1, kind="stable")[:, : n - 1]
-same = y[order] == y[:, None]
-recall = [same[:, : min(k, n - 1)].any(axis=1).mean() for k in ks]
-p1 = same[:, 0].mean()
-rp, ap = [], []
-for i in range(n):
-    r = int((y == y[i]).sum()) - 1
-    if r == 0:
-        continue
-    s = same[i, :r]
-    rp.append(s.sum() / r)
-    ap.append((s * np.cumsum(s) / np.arange(1, r + 1)).sum() / r)
-print(" ".join("%.17g" % v for v in recall + [p1, np.mean(rp), np.mean(ap)]))
-)PY";
-
+// Independent NumPy computation (tests/eval/python/retrieval_metrics_reference.py): float64 distance
+// matrix from direct differences, stable argsort.
 std::vector<double> numpy_metrics(const at::Tensor& x, const at::Tensor& y, const std::vector<int64_t>& ks) {
   test::TempDir dir;
   {
@@ -128,7 +105,7 @@ std::vector<double> numpy_metrics(const at::Tensor& x, const at::Tensor& y, cons
   }
   std::string ks_text;
   for (int64_t k : ks) ks_text += (ks_text.empty() ? "" : ",") + std::to_string(k);
-  auto result = test::run_python(kNumpyMetrics, {dir.file("data.txt"), ks_text});
+  auto result = test::run_python_file("tests/eval/python/retrieval_metrics_reference.py", {dir.file("data.txt"), ks_text});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   std::istringstream in(result.output);
   std::vector<double> values;

@@ -192,38 +192,16 @@ void write_text(const std::string& path, const Matrix& m) {
   }
 }
 
-const char* kNumpyWeights = R"PY(
-import sys
-import numpy as np
-x = np.loadtxt(sys.argv[1], ndmin=2)
-y = np.loadtxt(sys.argv[2], ndmin=1).astype(np.int64)
-b, c, cutoff, nzc = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
-n, d = x.shape
-a = x[b:b + c]
-D = np.sqrt(((a[:, None, :] - x[None, :, :]) ** 2).sum(-1))
-D = np.maximum(D, cutoff)
-adm = (y[None, :] != y[b:b + c, None]) & (D < nzc)
-out = np.zeros((c, n))
-with np.errstate(all='ignore'):
-    logw = (2 - d) * np.log(D) - ((d - 3) / 2) * np.log(1 - D ** 2 / 4)
-for i in range(c):
-    if adm[i].any():
-        lw = logw[i][adm[i]]
-        out[i][adm[i]] = np.exp(lw - lw.max()) / np.exp(lw - lw.max()).sum()
-    else:
-        m = (y != y[b + i]).astype(float)
-        out[i] = m / m.sum()
-np.savetxt(sys.stdout, out, fmt='%.17g')
-)PY";
-
 Matrix numpy_weights(const torch::Tensor& x, const torch::Tensor& y, int64_t begin, int64_t count,
                      const SamplingOptions& o) {
   test::TempDir dir;
   write_text(dir.file("x.txt"), to_matrix(x));
   write_text(dir.file("y.txt"), to_matrix(y.view({-1, 1})));
-  const auto result = test::run_python(kNumpyWeights, {dir.file("x.txt"), dir.file("y.txt"), std::to_string(begin),
-                                                       std::to_string(count), std::to_string(o.cutoff),
-                                                       std::to_string(o.nonzero_loss_cutoff)});
+  // Independent NumPy weights: tests/loss/python/distance_weighted_weights.py.
+  const auto result = test::run_python_file("tests/loss/python/distance_weighted_weights.py",
+                                            {dir.file("x.txt"), dir.file("y.txt"), std::to_string(begin),
+                                             std::to_string(count), std::to_string(o.cutoff),
+                                             std::to_string(o.nonzero_loss_cutoff)});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   std::istringstream in(result.output);
   Matrix m(count, std::vector<double>(x.size(0)));
@@ -434,7 +412,7 @@ TEST(DistanceWeightedSampling, RejectsInconsistentInputs) {
   EXPECT_THROW(sample_triplets(x, y.narrow(0, 0, 15), 0, 5, o, 1, 1), Error);                     // labels size
   EXPECT_THROW(sample_triplets(x, y.to(torch::kInt32), 0, 5, o, 1, 1), Error);                    // labels dtype
   SamplingOptions k1 = o;
-  k1.batch_k = 1;
+  k1.blocks.batch_k = 1;
   EXPECT_THROW(sample_triplets(x, y, 0, 5, k1, 1, 1), Error);
   const Triplets none = sample_triplets(x, y, 20, 0, o, 1, 1);
   EXPECT_EQ(none.anchor.numel(), 0);

@@ -47,35 +47,13 @@ Case make_case(uint64_t seed, torch::ScalarType type) {
   return c;
 }
 
-const char* kNumpyMarginLoss = R"PY(
-import sys
-import numpy as np
-def arr(s, t=float): return np.array([t(v) for v in s.split(',')])
-x = arr(sys.argv[1]).reshape(-1, int(sys.argv[2]))
-y = arr(sys.argv[3], int)
-a, p, n = arr(sys.argv[4], int), arr(sys.argv[5], int), arr(sys.argv[6], int)
-beta = arr(sys.argv[7])
-margin, nu = float(sys.argv[8]), float(sys.argv[9])
-bt = beta[y[a]]
-d_ap = np.sqrt(((x[p] - x[a]) ** 2).sum(1) + 1e-8)
-d_an = np.sqrt(((x[n] - x[a]) ** 2).sum(1) + 1e-8)
-pos = np.maximum(d_ap - bt + margin, 0)
-neg = np.maximum(bt - d_an + margin, 0)
-hinge = pos.sum() + neg.sum()
-reg = nu * bt.sum()
-count = float((pos > 0).sum() + (neg > 0).sum())
-loss = (hinge + reg) / count if count > 0 else hinge
-gbeta = np.zeros_like(beta)
-if count > 0:
-    np.add.at(gbeta, y[a], (-(pos > 0).astype(float) + (neg > 0).astype(float) + nu) / count)
-print(' '.join('%.17g' % v for v in [hinge, reg, count, loss] + list(gbeta)))
-)PY";
-
 std::vector<double> numpy_loss(const Case& c, const torch::Tensor& beta, double margin, double nu) {
-  const auto r = test::run_python(
-      kNumpyMarginLoss, {to_text(c.x), std::to_string(c.x.size(1)), to_text(c.labels), to_text(c.triplets.anchor),
-                         to_text(c.triplets.positive), to_text(c.triplets.negative), to_text(beta.detach()),
-                         std::to_string(margin), std::to_string(nu)});
+  // Independent NumPy computation: tests/loss/python/margin_loss_reference.py.
+  const auto r = test::run_python_file(
+      "tests/loss/python/margin_loss_reference.py",
+      {to_text(c.x), std::to_string(c.x.size(1)), to_text(c.labels), to_text(c.triplets.anchor),
+       to_text(c.triplets.positive), to_text(c.triplets.negative), to_text(beta.detach()), std::to_string(margin),
+       std::to_string(nu)});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::istringstream in(r.output);
   std::vector<double> values;

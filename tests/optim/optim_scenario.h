@@ -81,7 +81,7 @@ inline std::string json_list(const torch::Tensor& t) {
   return out + "]";
 }
 
-// The scenario and options as JSON for the NumPy reference below.
+// The scenario and options as JSON for the NumPy reference (numpy_reference below).
 inline std::string scenario_json(const Scenario& sc, const OptimizerOptions& o, torch::ScalarType dtype) {
   std::ostringstream js;
   js.precision(17);
@@ -106,54 +106,13 @@ inline std::string scenario_json(const Scenario& sc, const OptimizerOptions& o, 
   return js.str();
 }
 
-// Independent NumPy implementation of the update formulas of the task statement (MXNet semantics),
-// in the scenario's dtype. Reads the JSON spec, writes one line of final values per parameter.
-inline const char* kNumpyOptimizers = R"PY(
-import json, sys
-import numpy as np
-spec = json.load(open(sys.argv[1]))
-dt = np.float64 if spec["dtype"] == "float64" else np.float32
-ws = [np.array(p, dtype=dt) for p in spec["init"]]
-st = [dict(t=0, a=np.zeros_like(w), b=np.zeros_like(w)) for w in ws]
-kind, wd, r = spec["kind"], spec["wd"], spec["rescale"]
-for step in spec["steps"]:
-    for i, g in enumerate(step["grads"]):
-        if g is None:
-            continue
-        g = np.array(g, dtype=dt)
-        w, s = ws[i], st[i]
-        lr = step["lr"] * spec["lr_mult"][i]
-        gp = r * g if kind == "adamw" else r * g + wd * w
-        s["t"] += 1
-        if kind in ("adam", "adamw"):
-            b1, b2, eps = spec["b1"], spec["b2"], spec["eps"]
-            s["a"] = b1 * s["a"] + (1 - b1) * gp
-            s["b"] = b2 * s["b"] + (1 - b2) * gp * gp
-            lr_t = lr * (1 - b2 ** s["t"]) ** 0.5 / (1 - b1 ** s["t"])
-            upd = lr_t * s["a"] / (np.sqrt(s["b"]) + eps)
-            ws[i] = w - upd if kind == "adam" else w - upd - lr * wd * w
-        elif kind == "sgd":
-            mu = spec["momentum"]
-            if mu == 0:
-                ws[i] = w - lr * gp
-            else:
-                s["a"] = mu * s["a"] - lr * gp
-                ws[i] = w + s["a"]
-        elif kind == "rmsprop":
-            gam, eps = spec["gamma"], spec["rms_eps"]
-            s["a"] = (1 - gam) * gp * gp + gam * s["a"]
-            ws[i] = w - lr * gp / np.sqrt(s["a"] + eps)
-        assert ws[i].dtype == dt
-with open(sys.argv[2], "w") as f:
-    for w in ws:
-        f.write(" ".join("%.17g" % x for x in w.astype(np.float64).ravel()) + "\n")
-)PY";
-
-// Final parameters of the NumPy reference, as float64 tensors (flattened).
+// Final parameters of the independent NumPy implementation of the update formulas of the task
+// statement (MXNet semantics, in the scenario's dtype: tests/optim/python/numpy_optimizers.py),
+// as float64 tensors (flattened).
 inline std::vector<torch::Tensor> numpy_reference(const std::string& spec_json) {
   TempDir dir;
   std::ofstream(dir.file("spec.json")) << spec_json;
-  auto result = run_python(kNumpyOptimizers, {dir.file("spec.json"), dir.file("out.txt")});
+  auto result = run_python_file("tests/optim/python/numpy_optimizers.py", {dir.file("spec.json"), dir.file("out.txt")});
   check(result.exit_code == 0, "numpy reference failed: ", result.output);
   std::ifstream in(dir.file("out.txt"));
   std::vector<torch::Tensor> out;

@@ -1,5 +1,6 @@
 // Cross-check of the rule documented in batch_sampler.h against an independent Python implementation
-// (its own Philox4x32-10, Fisher-Yates, repair and wrap-around), for G <= C, G > C and small classes.
+// (its own Philox4x32-10, Fisher-Yates, repair and wrap-around: tests/pipeline/python/
+// batch_sampler_reference.py), for G <= C, G > C and small classes.
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -9,60 +10,6 @@
 
 namespace dml {
 namespace {
-
-const char* kScript = R"PY(
-import sys
-M32 = 0xFFFFFFFF
-
-def philox(c, k):
-    c = list(c); k = list(k)
-    for _ in range(10):
-        p0 = 0xD2511F53 * c[0]; p1 = 0xCD9E8D57 * c[2]
-        c = [((p1 >> 32) ^ c[1] ^ k[0]) & M32, p1 & M32, ((p0 >> 32) ^ c[3] ^ k[1]) & M32, p0 & M32]
-        k = [(k[0] + 0x9E3779B9) & M32, (k[1] + 0xBB67AE85) & M32]
-    return c
-
-def below(seed, stream, step, index, draw, n):
-    key = [(seed & M32) ^ ((stream * 0x85EBCA6B) & M32), seed >> 32]
-    u = philox([index & M32, index >> 32, draw, step & M32], key)[0]
-    return (u * n) >> 32
-
-def shuffle(ids, seed, step, rnd):
-    ids = list(ids)
-    for i in range(len(ids) - 1):
-        j = i + below(seed, 1, step, i, rnd, len(ids) - i)
-        ids[i], ids[j] = ids[j], ids[i]
-    return ids
-
-def batch(labels, R, B, k, seed, step):
-    classes = sorted(set(labels)); C = len(classes); g = B // k; G = R * g
-    perms = [shuffle(classes, seed, step, p) for p in range(-(-G // C))]
-    for r in range(R):
-        b, e = r * g, r * g + g
-        p = b // C
-        if (e - 1) // C == p: continue
-        tail = set(perms[p][b % C:]); head = perms[p + 1]; n_head = e - (p + 1) * C; cur = n_head
-        for j in range(n_head):
-            if head[j] in tail:
-                while head[cur] in tail: cur += 1
-                head[j], head[cur] = head[cur], head[j]; cur += 1
-    seq = [c for perm in perms for c in perm][:G]
-    rows = []; seen = {}
-    for c in seq:
-        members = [r for r, l in enumerate(labels) if l == c]
-        n = len(members); pos = list(range(n))
-        for i in range(n - 1):
-            jj = i + below(seed, 2, step, c, i, n - i)
-            pos[i], pos[jj] = pos[jj], pos[i]
-        j = seen.get(c, 0); seen[c] = j + 1
-        rows += [members[pos[(j * k + t) % n]] for t in range(k)]
-    return rows
-
-for line in open(sys.argv[1]):
-    f = line.split()
-    R, B, k, seed, step = map(int, f[:5]); labels = list(map(int, f[5:]))
-    print(' '.join(map(str, batch(labels, R, B, k, seed, step))))
-)PY";
 
 TEST(GlobalBatchSampler, MatchesIndependentPythonImplementationOfTheDocumentedRule) {
   struct Case {
@@ -104,7 +51,7 @@ TEST(GlobalBatchSampler, MatchesIndependentPythonImplementationOfTheDocumentedRu
     std::fputs(text.str().c_str(), f);
     std::fclose(f);
   }
-  const auto result = dml::test::run_python(kScript, {input});
+  const auto result = dml::test::run_python_file("tests/pipeline/python/batch_sampler_reference.py", {input});
   ASSERT_EQ(result.exit_code, 0) << result.output;
   std::istringstream lines(result.output);
   std::string line;

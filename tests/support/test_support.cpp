@@ -45,6 +45,21 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+std::string source_path(const std::string& path) { return std::string(DML_SOURCE_DIR) + "/" + path; }
+
+CommandResult run_python_file(const std::string& path, const std::vector<std::string>& args) {
+  const std::string full = source_path(path);
+  if (!fs::is_regular_file(full)) {
+    CommandResult missing;
+    missing.exit_code = 127;
+    missing.output = "run_python_file: no such file " + full;
+    return missing;
+  }
+  std::string command = std::string(DML_TEST_PYTHON) + " " + shell_quote(full);
+  for (const auto& a : args) command += " " + shell_quote(a);
+  return run_command(command);
+}
+
 CommandResult run_python(const std::string& script, const std::vector<std::string>& args) {
   TempDir dir;
   const std::string path = dir.file("script.py");

@@ -27,10 +27,20 @@ struct CommandResult {
 // Runs `command` through /bin/sh, capturing stdout+stderr.
 CommandResult run_command(const std::string& command);
 
-// Runs a Python script (its text) with DML_TEST_PYTHON (Debian's /usr/bin/python3 with torch,
-// torchvision, numpy, h5py), passing `args` (shell-quoted here). The script is written to a
-// temporary file first.
+// Runs the Python program tests/<area>/python/<name>.py (`path` is relative to the source
+// directory, e.g. "tests/eval/python/nmi_reference.py") with DML_TEST_PYTHON (Debian's
+// /usr/bin/python3 with torch, torchvision, numpy, h5py), passing `args` (shell-quoted here).
+// The reference programs live in files so that they can be read, run and reviewed on their own;
+// each one's docstring says what it computes and what its arguments are. A missing file gives
+// exit code 127 and a message naming it.
+CommandResult run_python_file(const std::string& path, const std::vector<std::string>& args = {});
+
+// Runs a Python script given as text (written to a temporary file first), as run_python_file.
+// Prefer run_python_file: a script kept in a C++ string cannot be run or reviewed on its own.
 CommandResult run_python(const std::string& script, const std::vector<std::string>& args = {});
+
+// Absolute path of `path` relative to the source directory.
+std::string source_path(const std::string& path);
 
 // Single-quotes a string for /bin/sh.
 std::string shell_quote(const std::string& s);
