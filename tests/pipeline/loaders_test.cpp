@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -140,17 +142,62 @@ TEST(TrainLoader, WorkerExceptionIsRethrownFromNext) {
 }
 
 TEST(TrainLoader, DestructorStopsBusyWorkers) {
-  ImageSource source = memory_source(60, 8, 8, 3, 6);
-  auto inner = source.read;
-  source.read = [inner](int64_t row, uint8_t* dst) {
+  // Slow reads (2 ms each, 30 per batch, 8 batches of prefetch) keep the 4 workers busy for far longer
+  // than the destructor may take. The loaders are built and destroyed on a helper thread so that a hang
+  // fails this test after a bounded wait instead of blocking it until ctest's timeout.
+  struct Shared {
+    ImageSource source;
+    std::atomic<int64_t> reads{0};
+    std::vector<double> destructor_ms;
+    std::vector<int64_t> reads_at_destruction, reads_after_destruction;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->source = memory_source(60, 8, 8, 3, 6);
+  auto inner = shared->source.read;
+  std::weak_ptr<Shared> weak = shared;  // the source lives inside Shared: no ownership cycle
+  shared->source.read = [inner, weak](int64_t row, uint8_t* dst) {
+    if (auto s = weak.lock()) ++s->reads;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     inner(row, dst);
   };
-  const GlobalBatchSampler sampler(source.labels, 6, BatchPlanOptions{1, 30, 5, 1});
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  std::thread runner([shared, done] {
+    using Clock = std::chrono::steady_clock;
+    const GlobalBatchSampler sampler(shared->source.labels, 6, BatchPlanOptions{1, 30, 5, 1});
+    for (int i = 0; i < 3; ++i) {
+      auto loader = std::make_unique<TrainLoader>(shared->source, sampler, 0, AugmentOptions{6, true, 3}, 0, 4, 8,
+                                                  false);
+      if (i == 1) loader->next();
+      // Busy: wait (bounded) until the workers are reading.
+      const int64_t before = shared->reads;
+      for (int wait = 0; wait < 2000 && shared->reads <= before + 4; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      shared->reads_at_destruction.push_back(shared->reads);
+      const auto start = Clock::now();
+      loader.reset();
+      shared->destructor_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+      const int64_t stopped = shared->reads;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      shared->reads_after_destruction.push_back(shared->reads - stopped);
+    }
+    done->set_value();
+  });
+  if (finished.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    runner.detach();  // it holds its own references; the process ends with the test program
+    FAIL() << "TrainLoader's destructor did not return within 60 s while its workers were busy";
+  }
+  runner.join();
+  ASSERT_EQ(shared->destructor_ms.size(), 3u);
   for (int i = 0; i < 3; ++i) {
-    TrainLoader loader(source, sampler, 0, AugmentOptions{6, true, 3}, 0, 4, 8, false);
-    if (i == 1) loader.next();
-  }  // the test finishing (no hang) is the check
+    SCOPED_TRACE("loader " + std::to_string(i));
+    EXPECT_GT(shared->reads_at_destruction[i], 0);  // the workers had started reading
+    // Stopping between reads takes milliseconds; the bound is generous for a loaded machine. (A
+    // destructor that let the workers run out of work would never return: the steps are unbounded.)
+    EXPECT_LT(shared->destructor_ms[i], 2000.0);
+    EXPECT_EQ(shared->reads_after_destruction[i], 0) << "a worker still read after the destructor returned";
+  }
 }
 
 TEST(TrainLoader, BadArgumentsAreErrors) {
