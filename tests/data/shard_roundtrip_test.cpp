@@ -2,52 +2,48 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
+#include <cstring>
+#include <set>
 #include <thread>
 
 #include "dml/data/shard_set.h"
 #include "dml/data/shard_writer.h"
 #include "dml/util/error.h"
+#include "synthetic_shards.h"
 #include "test_support.h"
 
 namespace {
+using dml::test::SyntheticSplit;
 using dml::test::TempDir;
 
-// Image of source index i: a byte pattern that differs per image and per position.
-uint8_t pattern(int64_t image, int64_t pos) { return static_cast<uint8_t>((image * 131 + pos * 7 + (pos >> 5)) & 0xFF); }
+// 7 classes of uneven sizes (40 images) in a shuffled order, ids 1000 + 3*i, from the shared fixture.
+SyntheticSplit make_source(int64_t h = 5, int64_t w = 4, int64_t c = 3) {
+  dml::test::SyntheticSpec spec;
+  spec.dataset = "unit";
+  spec.num_classes = 7;
+  spec.class_sizes = {4, 7, 5, 6, 3, 8, 7};
+  spec.interleaved = true;
+  spec.height = h;
+  spec.width = w;
+  spec.channels = c;
+  spec.first_id = 1000;
+  spec.id_stride = 3;
+  return dml::test::make_synthetic_split(spec);
+}
 
-struct Source {
-  dml::ShardSetInfo info;
-  std::vector<uint8_t> images;
-  std::vector<int64_t> labels, ids;
-};
-
-// 7 classes with uneven sizes, shuffled order, ids 1000 + 3*i.
-Source make_source(int64_t h = 5, int64_t w = 4, int64_t c = 3) {
-  Source s;
-  s.info.dataset = "unit";
-  s.info.num_classes = 7;
-  s.info.height = h;
-  s.info.width = w;
-  s.info.channels = c;
-  s.info.class_names = {"a", "b", "c", "d", "e", "f", "g"};
-  s.info.resize = 0;
-  for (int64_t i = 0; i < 40; ++i) {
-    s.labels.push_back((i * 5 + i / 7) % 7);
-    s.ids.push_back(1000 + 3 * i);
-  }
-  const int64_t bytes = h * w * c;
-  for (int64_t i = 0; i < 40; ++i) {
-    for (int64_t p = 0; p < bytes; ++p) s.images.push_back(pattern(i, p));
-  }
-  return s;
+// The byte-exact checks below can only tell rows apart if the source images differ.
+void expect_distinct_images(const SyntheticSplit& s) {
+  std::set<std::vector<uint8_t>> seen;
+  for (int64_t i = 0; i < s.size(); ++i) seen.emplace(s.image(i), s.image(i) + s.image_bytes());
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), s.size());
 }
 
 TEST(ShardRoundTrip, ByteExactWithClassRoundRobin) {
   TempDir dir;
-  const Source s = make_source();
-  dml::write_split(dir.path(), "train", s.info, s.images.data(), s.labels, s.ids, /*shards=*/3, /*overwrite=*/false);
+  const SyntheticSplit s = make_source();
+  ASSERT_EQ(s.size(), 40);
+  expect_distinct_images(s);
+  s.write(dir.path(), "train", /*shards=*/3);
   EXPECT_EQ(dml::test::list_files(dir.path()),
             (std::vector<std::string>{"train-00000-of-00003.h5", "train-00001-of-00003.h5", "train-00002-of-00003.h5"}));
 
@@ -58,6 +54,7 @@ TEST(ShardRoundTrip, ByteExactWithClassRoundRobin) {
     EXPECT_EQ(set.num_shards(), 3);
     EXPECT_EQ(set.info().num_classes, 7);
     EXPECT_EQ(set.info().class_names, s.info.class_names);
+    EXPECT_EQ(set.info().class_names.at(6), "c6");
     EXPECT_EQ(set.info().dataset, "unit");
     EXPECT_EQ(set.info().split, "train");
     EXPECT_EQ(set.image_bytes(), 60);
@@ -78,7 +75,7 @@ TEST(ShardRoundTrip, ByteExactWithClassRoundRobin) {
       EXPECT_EQ(set.labels()[row], s.labels[source]);
       EXPECT_EQ(set.ids()[row], s.ids[source]);
       set.read_image(row, image.data());
-      for (int64_t p = 0; p < 60; ++p) ASSERT_EQ(image[p], pattern(source, p)) << "row " << row << " byte " << p;
+      for (int64_t p = 0; p < 60; ++p) ASSERT_EQ(image[p], s.image(source)[p]) << "row " << row << " byte " << p;
     }
     const auto by_class = set.rows_by_class();
     ASSERT_EQ(by_class.size(), 7u);
@@ -93,8 +90,8 @@ TEST(ShardRoundTrip, ByteExactWithClassRoundRobin) {
     const at::Tensor batch = set.read_images({5, 0, 5, 39});
     ASSERT_EQ(batch.sizes(), (c10::IntArrayRef{4, 5, 4, 3}));
     EXPECT_EQ(batch.dtype(), torch::kUInt8);
-    EXPECT_EQ(batch[0][2][1][0].item<int>(), pattern(expected_order[5], (2 * 4 + 1) * 3));
-    EXPECT_EQ(batch[3][4][3][2].item<int>(), pattern(expected_order[39], 59));
+    EXPECT_EQ(batch[0][2][1][0].item<int>(), s.image(expected_order[5])[(2 * 4 + 1) * 3]);
+    EXPECT_EQ(batch[3][4][3][2].item<int>(), s.image(expected_order[39])[59]);
     EXPECT_TRUE(torch::equal(batch[0], batch[2]));
     EXPECT_THROW(set.read_image(40, image.data()), dml::Error);
     EXPECT_THROW(set.read_image(-1, image.data()), dml::Error);
@@ -103,8 +100,9 @@ TEST(ShardRoundTrip, ByteExactWithClassRoundRobin) {
 
 TEST(ShardRoundTrip, ConcurrentReadsEqualSerialReads) {
   TempDir dir;
-  const Source s = make_source(/*h=*/16, /*w=*/12, /*c=*/3);
-  dml::write_split(dir.path(), "test", s.info, s.images.data(), s.labels, s.ids, /*shards=*/2, false);
+  const SyntheticSplit s = make_source(/*h=*/16, /*w=*/12, /*c=*/3);
+  expect_distinct_images(s);
+  s.write(dir.path(), "test", /*shards=*/2);
   const dml::ShardSet set = dml::ShardSet::open(dir.path(), "test", /*preload_max_bytes=*/0);
   ASSERT_FALSE(set.preloaded());
   const int64_t bytes = set.image_bytes();
@@ -126,46 +124,20 @@ TEST(ShardRoundTrip, ConcurrentReadsEqualSerialReads) {
   }
   for (auto& thread : threads) thread.join();
   for (int t = 0; t < 4; ++t) EXPECT_TRUE(results[t] == serial) << "thread " << t;
-  // And serial reads equal the source pattern (so equality above is not trivially empty).
+  // And serial reads equal the source images (so equality above is not trivially empty).
   for (int64_t r = 0; r < set.size(); ++r) {
-    const int64_t source = (set.ids()[r] - 1000) / 3;
-    ASSERT_EQ(serial[r * bytes + 17], pattern(source, 17));
+    const int64_t source = s.index_of_id(set.ids()[r]);
+    ASSERT_GE(source, 0) << "row " << r;
+    ASSERT_EQ(std::memcmp(serial.data() + r * bytes, s.image(source), static_cast<size_t>(bytes)), 0) << "row " << r;
   }
 }
 
 TEST(ShardRoundTrip, ReadsFileWrittenByH5py) {
   TempDir dir;
-  // Two shards written by h5py exactly as SHARD_FORMAT.md documents (one contiguous, one
-  // chunked), fixed-length string attributes in one, variable-length in the other.
-  const auto result = dml::test::run_python(R"PY(
-import sys, h5py, numpy as np
-out = sys.argv[1]
-H, W, C, K = 6, 5, 3, 4
-def image(i):
-    return ((np.arange(H * W * C).reshape(H, W, C) * 3 + i * 17) % 251).astype(np.uint8)
-for shard in range(2):
-    classes = [c for c in range(K) if c % 2 == shard]
-    labels = np.array([c for c in classes for _ in range(3)], dtype=np.int64)
-    ids = np.array([100 * c + j for c in classes for j in range(3)], dtype=np.int64)
-    with h5py.File(f"{out}/val-{shard:05d}-of-00002.h5", "w") as f:
-        chunks = (1, H, W, C) if shard == 1 else None
-        f.create_dataset("images", data=np.stack([image(i) for i in ids]), chunks=chunks)
-        f.create_dataset("labels", data=labels)
-        f.create_dataset("ids", data=ids)
-        f.attrs["format_version"] = 1
-        if shard == 0:
-            f.attrs["dataset"] = np.bytes_("toy")
-            f.attrs["split"] = np.bytes_("val")
-        else:
-            f.attrs["dataset"] = "toy"
-            f.attrs["split"] = "val"
-        f.attrs["num_classes"] = np.int64(K)
-        f.attrs["height"], f.attrs["width"], f.attrs["channels"] = H, W, C
-        f.attrs["class_names"] = ["zero", "one", "two", "three"]
-        f.attrs["resize"] = 0
-        f.attrs["bbox_crop"] = 0
-)PY",
-                                            {dir.path()});
+  // The one test of files written by another program: two shards written by h5py exactly as
+  // SHARD_FORMAT.md documents (one contiguous, one chunked), fixed-length string attributes in one,
+  // variable-length in the other (tests/data/python/write_h5py_shards.py).
+  const auto result = dml::test::run_python_file("tests/data/python/write_h5py_shards.py", {dir.path()});
   ASSERT_EQ(result.exit_code, 0) << result.output;
   for (int64_t preload : {int64_t{1} << 20, int64_t{0}}) {
     const dml::ShardSet set = dml::ShardSet::open(dir.path(), "val", preload);
@@ -189,17 +161,17 @@ for shard in range(2):
 
 TEST(ShardWriter, RefusesExistingShardsAndOverwriteReplacesTheWholeSet) {
   TempDir dir;
-  const Source s = make_source();
-  dml::write_split(dir.path(), "train", s.info, s.images.data(), s.labels, s.ids, 3, false);
+  const SyntheticSplit s = make_source();
+  s.write(dir.path(), "train", 3);
   try {
-    dml::write_split(dir.path(), "train", s.info, s.images.data(), s.labels, s.ids, 2, false);
+    s.write(dir.path(), "train", 2);
     FAIL() << "expected an error";
   } catch (const dml::Error& e) {
     EXPECT_NE(std::string(e.what()).find("already holds shards"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos) << e.what();
   }
   EXPECT_EQ(dml::test::list_files(dir.path()).size(), 3u);
-  dml::write_split(dir.path(), "train", s.info, s.images.data(), s.labels, s.ids, 2, /*overwrite=*/true);
+  s.write(dir.path(), "train", 2, /*overwrite=*/true);
   EXPECT_EQ(dml::test::list_files(dir.path()),
             (std::vector<std::string>{"train-00000-of-00002.h5", "train-00001-of-00002.h5"}));
   EXPECT_EQ(dml::ShardSet::open(dir.path(), "train").num_shards(), 2);
@@ -207,19 +179,19 @@ TEST(ShardWriter, RefusesExistingShardsAndOverwriteReplacesTheWholeSet) {
 
 TEST(ShardWriter, EmptyClassAndUnfinishedWriterLeaveNoFile) {
   TempDir dir;
-  Source s = make_source();
+  SyntheticSplit s = make_source();
   for (auto& label : s.labels) {
-    if (label == 4) label = 3;  // class 4 ('e') now has no images
+    if (label == 4) label = 3;  // class 4 ('c4') now has no images
   }
   try {
-    dml::write_split(dir.path(), "train", s.info, s.images.data(), s.labels, s.ids, 2, false);
+    s.write(dir.path(), "train", 2);
     FAIL() << "expected an error";
   } catch (const dml::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("class 4 ('e') has no images"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("class 4 ('c4') has no images"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(dml::test::list_files(dir.path()).empty());
   {
-    const Source ok = make_source();
+    const SyntheticSplit ok = make_source();
     dml::SplitWriter writer(dir.path(), "train", ok.info, ok.labels, ok.ids, 2, false);
     writer.write_image(0, ok.images.data());
     EXPECT_EQ(dml::test::list_files(dir.path()).size(), 2u);  // the two temporaries

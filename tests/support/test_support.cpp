@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <stdexcept>
 
 namespace dml::test {
@@ -60,14 +59,7 @@ CommandResult run_python_file(const std::string& path, const std::vector<std::st
   return run_command(command);
 }
 
-CommandResult run_python(const std::string& script, const std::vector<std::string>& args) {
-  TempDir dir;
-  const std::string path = dir.file("script.py");
-  std::ofstream(path) << script;
-  std::string command = std::string(DML_TEST_PYTHON) + " " + shell_quote(path);
-  for (const auto& a : args) command += " " + shell_quote(a);
-  return run_command(command);
-}
+std::string mpirun_command(int ranks) { return std::string(DML_TEST_MPIRUN) + " -np " + std::to_string(ranks); }
 
 std::string built_executable(const std::string& name) { return std::string(DML_BINARY_DIR) + "/" + name; }
 

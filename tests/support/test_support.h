@@ -35,15 +35,16 @@ CommandResult run_command(const std::string& command);
 // exit code 127 and a message naming it.
 CommandResult run_python_file(const std::string& path, const std::vector<std::string>& args = {});
 
-// Runs a Python script given as text (written to a temporary file first), as run_python_file.
-// Prefer run_python_file: a script kept in a C++ string cannot be run or reviewed on its own.
-CommandResult run_python(const std::string& script, const std::vector<std::string>& args = {});
-
 // Absolute path of `path` relative to the source directory.
 std::string source_path(const std::string& path);
 
 // Single-quotes a string for /bin/sh.
 std::string shell_quote(const std::string& s);
+
+// The command prefix that starts `ranks` MPI ranks here, "<env ...> mpiexec <flags> -np <ranks>";
+// append the program and its arguments. Open MPI's settings for the tests live in one place,
+// DML_TEST_MPIRUN in tests/CMakeLists.txt, which ctest also uses for the MPI suites.
+std::string mpirun_command(int ranks);
 
 // Path of a built executable in the build tree (e.g. "dml_prepare").
 std::string built_executable(const std::string& name);

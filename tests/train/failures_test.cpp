@@ -12,6 +12,12 @@
 namespace dml::test {
 namespace {
 
+// Bad flags fail before any work: a run gets 120 s, and BadFlagsFailBeforeAnyWork chains five.
+constexpr int kFailingRunTimeoutS = 120;
+#ifdef DML_CTEST_TIMEOUT_S
+static_assert(5 * kFailingRunTimeoutS + 120 <= DML_CTEST_TIMEOUT_S, "ctest's limit must exceed five failing runs");
+#endif
+
 class Failures : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -34,7 +40,7 @@ class Failures : public ::testing::Test {
   CommandResult run_with(std::vector<std::string> args, std::vector<std::string> extra, int ranks = 0) {
     extra = with_defaults(std::move(extra));
     args.insert(args.end(), extra.begin(), extra.end());
-    return run_dist_train(args, ranks, 120);
+    return run_dist_train(args, ranks, kFailingRunTimeoutS);
   }
   static TempDir* dir_;
 };

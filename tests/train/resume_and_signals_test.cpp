@@ -95,7 +95,7 @@ TEST_F(ResumeAndSignals, SignalToOneRankCheckpointsAndExitsZeroEverywhere) {
              " 2>/dev/null && echo training-started && break; sleep 0.1; done\n";
   command += "rank1=$(pgrep -P $pid | sort -n | tail -1)\n";
   command += "kill -USR1 $rank1\nwait $pid; echo exit=$?\n";
-  const CommandResult r = run_command("timeout 300 bash -c " + shell_quote(command));
+  const CommandResult r = run_command("timeout " + std::to_string(kMaxOwnLaunchS) + " bash -c " + shell_quote(command));
   ASSERT_NE(r.output.find("training-started"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("exit=0"), std::string::npos) << r.output;
   ASSERT_TRUE(std::filesystem::exists(prefix + "-last.pt"));

@@ -1,53 +1,17 @@
 #include "train_fixture.h"
 
 #include <fstream>
-#include <random>
 #include <regex>
 
-#include "dml/data/shard_writer.h"
 #include "dml/model/embedding_net.h"
 #include "dml/train/checkpoint.h"
 
 namespace dml::test {
 
-void write_synthetic_shards(const std::string& dir, int64_t num_train_classes, int64_t num_test_classes,
-                            int64_t per_class, int64_t side) {
-  std::mt19937 rng(7);
-  std::normal_distribution<float> noise(0.f, 25.f);
-  std::uniform_int_distribution<int> base(40, 215);
-  auto write = [&](const std::string& split, int64_t classes) {
-    std::vector<uint8_t> images;
-    std::vector<int64_t> labels, ids;
-    for (int64_t c = 0; c < classes; ++c) {
-      std::vector<int> pattern(side * side);
-      for (auto& p : pattern) p = base(rng);
-      for (int64_t i = 0; i < per_class; ++i) {
-        for (int64_t p = 0; p < side * side; ++p) {
-          images.push_back(static_cast<uint8_t>(std::clamp(pattern[p] + noise(rng), 0.f, 255.f)));
-        }
-        labels.push_back(c);
-        ids.push_back(static_cast<int64_t>(ids.size()));
-      }
-    }
-    ShardSetInfo info;
-    info.dataset = "synthetic";
-    info.num_classes = classes;
-    info.height = info.width = side;
-    info.channels = 1;
-    write_split(dir, split, info, images.data(), labels, ids, /*shards=*/2, /*overwrite=*/true);
-  };
-  write("train", num_train_classes);
-  write("test", num_test_classes);
-}
-
 std::string dist_train_command(const std::vector<std::string>& args, int ranks) {
-  std::string command;
-  if (ranks > 0) {
-    command = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np " + std::to_string(ranks) +
-              " --oversubscribe --bind-to none ";
-  }
-  command += "DML_NO_PROGRESS=1 " + shell_quote(built_executable("dist_train"));
-  if (ranks > 0) command = command.replace(command.find("DML_NO_PROGRESS=1 "), 18, "-x DML_NO_PROGRESS=1 ");
+  // Under mpirun, -x sets DML_NO_PROGRESS for (and exports it to) every rank.
+  std::string command = ranks > 0 ? mpirun_command(ranks) + " -x DML_NO_PROGRESS=1 " : "DML_NO_PROGRESS=1 ";
+  command += shell_quote(built_executable("dist_train"));
   for (const auto& a : args) command += " " + shell_quote(a);
   return command;
 }

@@ -1,23 +1,39 @@
 #pragma once
-// Shared helpers of the dist_train suites: a small synthetic shard set, running dist_train (alone
-// or under mpirun), and reading its metrics file and checkpoints.
+// Shared helpers of the dist_train suites: running dist_train (alone or under mpirun), and reading
+// its metrics file and checkpoints. The suites' data is write_synthetic_shards (the shared fixture,
+// tests/support/synthetic_shards.h).
 #include <torch/torch.h>
 
 #include <map>
 #include <string>
 #include <vector>
 
+#include "synthetic_shards.h"
 #include "test_support.h"
 
 namespace dml::test {
 
-// Writes train (num_train_classes x per_class) and test (num_test_classes x per_class) splits of
-// side x side gray images whose class shows as a fixed random pattern under per-image noise.
-void write_synthetic_shards(const std::string& dir, int64_t num_train_classes, int64_t num_test_classes,
-                            int64_t per_class, int64_t side);
+// Limit of one dist_train run (seconds) unless a test passes its own. A test chains at most
+// kMaxChainedRuns runs at this limit (InterruptedRunResumedEqualsUninterruptedRunBitExactly,
+// TwoRankResumeWithBatchNormStatisticsIsBitExact, BatchNormFreeModelTrainsIdenticallyOnOne...), or
+// a launch of its own of at most kMaxOwnLaunchS plus one run (SignalToOneRankCheckpoints...), or
+// runs with shorter limits (Failures: five of 120 s, checked there). All of it has to end well before ctest's limit
+// for the suite (DML_TEST_TIMEOUT_train in tests/CMakeLists.txt), so that a slow or hung run fails
+// with its own output instead of ctest killing the whole test.
+inline constexpr int kDistTrainTimeoutS = 240;
+inline constexpr int kMaxChainedRuns = 3;
+inline constexpr int kMaxOwnLaunchS = 300;
+#ifdef DML_CTEST_TIMEOUT_S
+static_assert(kMaxChainedRuns * kDistTrainTimeoutS + 120 <= DML_CTEST_TIMEOUT_S,
+              "ctest's limit for tests/train must exceed the longest chain of dist_train runs");
+static_assert(kMaxOwnLaunchS + kDistTrainTimeoutS + 120 <= DML_CTEST_TIMEOUT_S,
+              "ctest's limit for tests/train must exceed a launch plus a run");
+#endif
 
-// Runs dist_train with `args`; ranks == 0 runs it without a launcher, else under mpirun -np ranks.
-CommandResult run_dist_train(const std::vector<std::string>& args, int ranks, int timeout_s = 600);
+// Runs dist_train with `args`; ranks == 0 runs it without a launcher, else under mpirun -np ranks
+// (mpirun_command in test_support.h). Killed after timeout_s seconds (exit code 124).
+CommandResult run_dist_train(const std::vector<std::string>& args, int ranks, int timeout_s = kDistTrainTimeoutS);
+// The shell command run_dist_train runs (without its time limit).
 std::string dist_train_command(const std::vector<std::string>& args, int ranks);
 
 struct MetricsLog {
