@@ -6,7 +6,9 @@
 #include <iostream>
 
 #include "dml/cli/options.h"
+#include "dml/cli/train_config.h"
 #include "dml/dist/communicator.h"
+#include "dml/dist/launch_environment.h"
 #include "dml/eval/retrieval_metrics.h"
 #include "dml/train/devices.h"
 #include "dml/train/stop_signal.h"
@@ -15,16 +17,6 @@
 #include "dml/util/log.h"
 
 namespace {
-
-dml::Backend choose_backend(const dml::TrainOptions& options) {
-  if (options.run.backend != "auto") return dml::parse_backend(options.run.backend);
-  // GPU ranks talk over NCCL when it is built; everything else over MPI (or alone).
-  const auto devices = dml::resolve_replica_devices(options.run, dml::local_rank_from_environment());
-  const auto built = dml::built_backends();
-  const bool nccl_built = std::find(built.begin(), built.end(), "nccl") != built.end();
-  if (devices.front().is_cuda() && nccl_built) return dml::Backend::kNccl;
-  return dml::Backend::kAuto;
-}
 
 void print_summary(const dml::TrainSummary& summary) {
   std::vector<std::pair<std::string, dml::RetrievalMetrics>> columns;
@@ -40,30 +32,36 @@ void print_summary(const dml::TrainSummary& summary) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Before MPI starts, tag option errors with the launcher's rank (world size unknown: assume > 1).
-  dml::log::set_rank(dml::rank_from_environment(), /*world_size=*/2);
+  // The launcher's environment, read once: it tags early errors with the rank (world size unknown
+  // before MPI starts: assume > 1) and picks this rank's GPU before the communicator binds one.
+  const dml::LaunchEnvironment launch = dml::read_launch_environment();
+  dml::log::set_rank(launch.rank, /*world_size=*/2);
   dml::TrainOptions options;
+  dml::TrainConfig config;
   try {
     if (!dml::parse_options(argc, argv, options)) return 0;
+    config = dml::make_train_config(options, launch.local_rank);
+    config.run.options_text = dml::describe_options(options);
   } catch (const std::exception& e) {
     dml::log::error("cli", e.what());
     return 2;
   }
   std::unique_ptr<dml::Communicator> comm;
   try {
-    comm = dml::make_communicator(choose_backend(options));
-    dml::log::set_rank(comm->rank(), comm->world_size());
-    torch::set_num_threads(dml::resolve_thread_count(options.run, comm->local_size()));
+    const dml::Backend backend = dml::parse_backend(options.backend);
+    const c10::Device& first = config.devices.front();
+    comm = dml::make_communicator(backend, first.is_cuda() ? first.index() : -1);
+    torch::set_num_threads(dml::resolve_thread_count(options.threads, comm->local_size()));
     dml::log::info("train", "resolved configuration (" + std::to_string(torch::get_num_threads()) +
-                                " threads per rank):\n" + dml::describe_options(options));
+                                " threads per rank):\n" + config.run.options_text);
     dml::install_stop_signal_handlers();
-    dml::Trainer trainer(options, *comm);
+    dml::Trainer trainer(config, *comm);
     const dml::TrainSummary summary = trainer.run();
     if (comm->rank() == 0) print_summary(summary);
     comm->barrier();
     return 0;
   } catch (const std::exception& e) {
-    dml::log::error("train", e.what());
+    dml::log::error("train", dml::describe_error(e));
     if (comm && comm->world_size() > 1) comm->abort(1);
     return 1;
   }

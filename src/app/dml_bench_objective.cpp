@@ -10,8 +10,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <iostream>
 #include <string>
 
+#include "cli/flag_format.h"
 #include "dml/loss/distance_weighted_sampling.h"
 #include "dml/loss/margin_loss.h"
 #include "dml/model/embedding_net.h"
@@ -26,32 +28,30 @@ struct BenchOptions {
   bool skip_models = false;
 };
 
-BenchOptions parse(int argc, char** argv) {
-  BenchOptions o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      dml::check(i + 1 < argc, "dml_bench_objective: ", flag, " needs a value");
-      return argv[++i];
-    };
-    if (flag == "--threads") {
-      o.threads = std::stoi(value());
-    } else if (flag == "--iters") {
-      o.iters = std::stoi(value());
-    } else if (flag == "--device") {
-      o.device = value();
-    } else if (flag == "--skip-models") {
-      o.skip_models = true;
-    } else if (flag == "--help" || flag == "-h") {
-      std::printf("usage: dml_bench_objective [--threads N] [--iters N] [--device cpu|cuda] [--skip-models]\n");
-      std::exit(0);
-    } else {
-      throw dml::Error(dml::str("dml_bench_objective: unknown flag ", flag,
-                                "; use --threads N, --iters N, --device cpu|cuda, --skip-models"));
-    }
+// Returns false when --help was printed.
+bool parse(int argc, char** argv, BenchOptions& o) {
+  namespace po = boost::program_options;
+  po::options_description flags("dml_bench_objective: the cost of the objective against a model step");
+  flags.add_options()
+      ("help,h", "print this help and exit")
+      ("threads", dml::cli::value(&o.threads), "torch threads")
+      ("iters", dml::cli::value(&o.iters), "timed iterations per case (after warm-up)")
+      ("device", dml::cli::value(&o.device), "cpu or cuda")
+      ("skip-models", dml::cli::switch_value(&o.skip_models), "time only the objective, not the models");
+  po::variables_map vm;
+  try {
+    po::store(dml::cli::last_occurrences(po::command_line_parser(argc, argv).options(flags).run()), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw dml::Error(dml::str(e.what(), "; see dml_bench_objective --help"));
   }
-  dml::check(o.threads >= 1 && o.iters >= 1, "dml_bench_objective: --threads and --iters must be >= 1");
-  return o;
+  if (vm.count("help")) {
+    std::cout << flags << "\n";
+    return false;
+  }
+  dml::check(o.threads >= 1, "--threads must be >= 1, got ", o.threads);
+  dml::check(o.iters >= 1, "--iters must be >= 1, got ", o.iters);
+  return true;
 }
 
 // Mean milliseconds per call after `warmup` untimed calls. `call` returns a tensor whose value is read,
@@ -73,7 +73,8 @@ double objective_ms(int64_t batch, int64_t anchors, const BenchOptions& o, const
   const torch::Tensor labels = torch::div(torch::arange(batch, torch::kInt64), k, "floor").remainder(100).to(device);
   dml::MarginLoss loss(dml::MarginLossOptions{});
   loss->to(device);
-  const dml::SamplingOptions sampling;
+  dml::SamplingOptions sampling;
+  sampling.blocks.batch_k = k;
   uint64_t step = 0;
   return time_ms(o.iters, 2, [&]() {
     const torch::Tensor leaf = x.detach().requires_grad_(true);
@@ -109,7 +110,8 @@ double model_ms(const std::string& name, int64_t batch, int64_t pixels, bool sma
 
 int main(int argc, char** argv) {
   try {
-    const BenchOptions o = parse(argc, argv);
+    BenchOptions o;
+    if (!parse(argc, argv, o)) return 0;
     torch::set_num_threads(o.threads);
     const torch::Device device(o.device);
     std::printf("dml_bench_objective: device %s, %d thread(s), %d iterations (+ warm-up)\n", o.device.c_str(),

@@ -1,12 +1,15 @@
-// The one file that knows Boost.Program_options: flags (with the reference's names, defaults and
-// help texts), --config INI files, and validation that needs no data.
+// The one file that knows Boost.Program_options for dist_train: flags (with the reference's names,
+// defaults and help texts), --config INI files, and the command-line conventions (the last of a
+// repeated flag wins; the command line wins over the file; defaults printed as people write them).
 #include <boost/program_options.hpp>
 
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "cli/flag_format.h"
 #include "dml/cli/options.h"
+#include "dml/cli/train_config.h"
 #include "dml/util/error.h"
 
 namespace po = boost::program_options;
@@ -14,143 +17,93 @@ namespace po = boost::program_options;
 namespace dml {
 namespace {
 
-std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag) {
-  std::vector<int64_t> values;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (item.empty()) continue;
-    try {
-      size_t used = 0;
-      values.push_back(std::stoll(item, &used));
-      check(used == item.size(), "trailing characters");
-    } catch (const std::exception&) {
-      throw Error(str("--", flag, ": '", text, "' is not a comma-separated list of integers (e.g. 12,14,16,18)"));
-    }
-  }
-  return values;
-}
-
-std::string join(const std::vector<int64_t>& values) {
-  std::string out;
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + std::to_string(values[i]);
-  return out;
-}
-
 struct ListFlags {
   std::string steps, recall_k;
 };
 
 po::options_description make_description(TrainOptions& o, ListFlags& lists, std::string& config_file) {
+  TrainConfig& c = o.config;
+  using cli::value;
   po::options_description reference("Reference flags (MXNet Gluon embedding_learning example)");
   reference.add_options()
-      ("data-path", po::value(&o.data.data_path)->default_value(o.data.data_path),
-       "directory holding the HDF5 shards of the train and test splits (made by dml_prepare)")
-      ("embed-dim", po::value(&o.model.embed_dim)->default_value(o.model.embed_dim), "dimensionality of image embedding")
-      ("batch-size", po::value(&o.run.batch_size)->default_value(o.run.batch_size),
+      ("data-path", value(&c.data.data_path), "directory holding the HDF5 shards of the train and test splits (made by dml_prepare)")
+      ("embed-dim", value(&c.model.embed_dim), "dimensionality of image embedding")
+      ("batch-size", value(&c.batches.batch_size),
        "training batch size per device (replica); the global batch is replicas x batch-size")
-      ("batch-k", po::value(&o.objective.batch_k)->default_value(o.objective.batch_k), "number of images per class in a batch")
-      ("gpus", po::value(&o.run.gpus)->default_value(o.run.gpus),
+      ("batch-k", value(&o.batch_k), "number of images per class in a batch")
+      ("gpus", value(&o.gpus),
        "GPUs of this rank, e.g. 0 or 0,2,5 (one replica each); '' or cpu = CPU; auto = the local rank's GPU if any")
-      ("epochs", po::value(&o.run.epochs)->default_value(o.run.epochs), "number of training epochs")
-      ("optimizer", po::value(&o.optim.optimizer)->default_value(o.optim.optimizer), "optimizer: adam, sgd, adamw, rmsprop")
-      ("lr", po::value(&o.optim.lr)->default_value(o.optim.lr), "learning rate")
-      ("lr-beta", po::value(&o.optim.lr_beta)->default_value(o.optim.lr_beta),
-       "learning rate for the per-class beta of the margin loss; <= 0 keeps beta fixed")
-      ("margin", po::value(&o.objective.margin)->default_value(o.objective.margin), "margin (alpha) of the margin loss")
-      ("beta", po::value(&o.objective.beta)->default_value(o.objective.beta), "initial value of beta")
-      ("nu", po::value(&o.objective.nu)->default_value(o.objective.nu), "regularization weight of beta")
-      ("factor", po::value(&o.optim.factor)->default_value(o.optim.factor), "learning rate schedule factor")
-      ("steps", po::value(&lists.steps)->default_value(join(o.optim.steps)), "epochs at which to multiply the learning rates by --factor")
-      ("wd", po::value(&o.optim.wd)->default_value(o.optim.wd), "weight decay (coupled L2 on the rescaled gradient, as the reference)")
-      ("seed", po::value(&o.run.seed)->default_value(o.run.seed), "random seed")
-      ("model", po::value(&o.model.model)->default_value(o.model.model),
+      ("epochs", value(&c.run.epochs), "number of training epochs")
+      ("optimizer", value(&o.optimizer), "optimizer: adam, sgd, adamw, rmsprop")
+      ("lr", value(&c.network_optimizer.lr), "learning rate")
+      ("lr-beta", value(&o.lr_beta), "learning rate for the per-class beta of the margin loss; <= 0 keeps beta fixed")
+      ("margin", value(&c.loss.margin), "margin (alpha) of the margin loss")
+      ("beta", value(&c.loss.beta_init), "initial value of beta")
+      ("nu", value(&c.loss.nu), "regularization weight of beta")
+      ("factor", value(&c.schedule.factor), "learning rate schedule factor")
+      ("steps", po::value(&lists.steps)->default_value(cli::join(c.schedule.step_epochs)),
+       "epochs at which to multiply the learning rates by --factor")
+      ("wd", value(&c.network_optimizer.weight_decay), "weight decay (coupled L2 on the rescaled gradient, as the reference)")
+      ("seed", value(&c.batches.seed), "random seed")
+      ("model", value(&c.model.name),
        "backbone: resnet{18,34,50,101,152}_v1 (torchvision names), resnet{18,34,50,101,152}_v2, small_convnet, small_convnet_nobn")
-      ("save-model-prefix", po::value(&o.run.save_model_prefix)->default_value(o.run.save_model_prefix),
+      ("save-model-prefix", value(&c.run.save_model_prefix),
        "prefix of saved models: <prefix>-best.pt (inference) and <prefix>-last.pt (full state)")
-      ("use-pretrained", po::bool_switch(&o.model.use_pretrained), "start from pretrained backbone weights (--pretrained-path); conv weights then train at 0.01 x lr")
-      ("kvstore", po::value(&o.run.kvstore)->default_value(o.run.kvstore),
-       "accepted for compatibility; gradients are summed with MPI (CPU) or NCCL (GPU)")
-      ("log-interval", po::value(&o.run.log_interval)->default_value(o.run.log_interval), "iterations between log lines");
+      ("use-pretrained", cli::switch_value(&c.model.use_pretrained),
+       "start from pretrained backbone weights (--pretrained-path); conv weights then train at 0.01 x lr")
+      ("kvstore", value(&o.kvstore), "accepted for compatibility; gradients are summed with MPI (CPU) or NCCL (GPU)")
+      ("log-interval", value(&c.run.log_interval), "iterations between log lines");
 
   po::options_description extra("dml flags");
   extra.add_options()
       ("help,h", "print this help and exit")
       ("config", po::value(&config_file), "INI file with the same long names (key = value); the command line wins")
-      ("crop-size", po::value(&o.data.crop_size)->default_value(o.data.crop_size), "square crop (train: random, test: center)")
-      ("threads", po::value(&o.run.threads)->default_value(o.run.threads), "torch threads per rank; 0 = cores / ranks on this node")
-      ("workers", po::value(&o.data.workers)->default_value(o.data.workers), "loader threads per replica")
-      ("prefetch", po::value(&o.data.prefetch)->default_value(o.data.prefetch), "batches prepared ahead per replica (>= 2)")
-      ("resume", po::value(&o.run.resume), "continue from a <prefix>-last.pt checkpoint")
-      ("metrics-file", po::value(&o.run.metrics_file), "append JSON lines (training logs and evaluations) to this file")
-      ("eval-interval", po::value(&o.run.eval_interval)->default_value(o.run.eval_interval), "epochs between evaluations")
-      ("eval-untrained", po::bool_switch(&o.run.eval_untrained), "also evaluate the model before training (printed beside the trained one)")
-      ("freeze-bn", po::bool_switch(&o.model.freeze_bn), "BatchNorm in inference mode with frozen parameters (rank-count invariant runs)")
-      ("pretrained-path", po::value(&o.model.pretrained_path), "weights file for --use-pretrained (made by launch/convert_torchvision.py)")
-      ("small-input-stem", po::bool_switch(&o.model.small_input_stem), "3x3 stride-1 first conv, no max-pool (images <= 64 px)")
-      ("iterations-per-epoch", po::value(&o.run.iterations_per_epoch)->default_value(o.run.iterations_per_epoch), "sampled batches per epoch")
-      ("recall-k", po::value(&lists.recall_k)->default_value(join(o.run.recall_k)), "K values of Recall@K")
-      ("nmi", po::bool_switch(&o.run.nmi), "also compute NMI of k-means on the test embeddings")
-      ("sampler-cutoff", po::value(&o.objective.sampler_cutoff)->default_value(o.objective.sampler_cutoff), "lower distance cutoff of distance-weighted sampling")
-      ("nonzero-loss-cutoff", po::value(&o.objective.nonzero_loss_cutoff)->default_value(o.objective.nonzero_loss_cutoff), "negatives must be closer than this")
-      ("adam-epsilon", po::value(&o.optim.adam_epsilon)->default_value(o.optim.adam_epsilon), "Adam epsilon (added to the uncorrected sqrt(v))")
-      ("momentum", po::value(&o.optim.momentum)->default_value(o.optim.momentum), "SGD momentum (network with --optimizer sgd, and beta)")
-      ("backend", po::value(&o.run.backend)->default_value(o.run.backend), "communicator: auto, single, mpi, nccl")
-      ("cpu-replicas", po::value(&o.run.cpu_replicas)->default_value(o.run.cpu_replicas), "replicas per rank on CPU (tests the multi-device path)")
-      ("train-split", po::value(&o.data.train_split)->default_value(o.data.train_split), "split name of the training shards")
-      ("test-split", po::value(&o.data.test_split)->default_value(o.data.test_split), "split name of the test shards")
-      ("max-test-images", po::value(&o.data.max_test_images)->default_value(o.data.max_test_images), "evaluate on the first N test images only (0 = all)")
-      ("preload-max-mb", po::value(&o.data.preload_max_mb)->default_value(o.data.preload_max_mb), "read a split into memory when it is at most this size")
-      ("max-steps", po::value(&o.run.max_steps)->default_value(o.run.max_steps), "stop after this many steps in total (0 = no limit)")
+      ("crop-size", value(&o.crop_size), "square crop (train: random, test: center)")
+      ("threads", value(&o.threads), "torch threads per rank; 0 = cores / ranks on this node")
+      ("workers", value(&c.data.workers), "loader threads per replica")
+      ("prefetch", value(&c.data.prefetch), "batches prepared ahead per replica (>= 2)")
+      ("resume", po::value(&c.run.resume), "continue from a <prefix>-last.pt checkpoint")
+      ("metrics-file", po::value(&c.run.metrics_file), "append JSON lines (training logs and evaluations) to this file")
+      ("eval-interval", value(&c.run.eval_interval), "epochs between evaluations")
+      ("eval-untrained", cli::switch_value(&c.run.eval_untrained),
+       "also evaluate the model before training (printed beside the trained one)")
+      ("freeze-bn", cli::switch_value(&c.freeze_bn),
+       "BatchNorm in inference mode with frozen parameters (rank-count invariant runs)")
+      ("pretrained-path", po::value(&c.model.pretrained_path),
+       "weights file for --use-pretrained (made by launch/convert_torchvision.py)")
+      ("small-input-stem", cli::switch_value(&c.model.small_input_stem), "3x3 stride-1 first conv, no max-pool (images <= 64 px)")
+      ("iterations-per-epoch", value(&c.run.iterations_per_epoch), "sampled batches per epoch")
+      ("recall-k", po::value(&lists.recall_k)->default_value(cli::join(c.eval.ks)), "K values of Recall@K")
+      ("nmi", cli::switch_value(&c.eval.nmi), "also compute NMI of k-means on the test embeddings")
+      ("sampler-cutoff", value(&c.sampling.cutoff), "lower distance cutoff of distance-weighted sampling")
+      ("nonzero-loss-cutoff", value(&c.sampling.nonzero_loss_cutoff), "negatives must be closer than this")
+      ("adam-epsilon", value(&c.network_optimizer.epsilon), "Adam epsilon (added to the uncorrected sqrt(v))")
+      ("momentum", value(&c.network_optimizer.momentum), "SGD momentum (network with --optimizer sgd, and beta)")
+      ("backend", value(&o.backend), "communicator: auto, single, mpi, nccl")
+      ("gpus-per-rank", value(&o.gpus_per_rank),
+       "GPUs per rank when several ranks share a node: local rank r drives GPUs r*N..r*N+N-1 (0 = use --gpus)")
+      ("cpu-replicas", value(&o.cpu_replicas), "replicas per rank on CPU (tests the multi-device path)")
+      ("train-split", value(&c.data.train_split), "split name of the training shards")
+      ("test-split", value(&c.data.test_split), "split name of the test shards")
+      ("max-test-images", value(&c.eval.max_images), "evaluate on an evenly spaced subset of N test images (0 = all)")
+      ("preload-max-mb", value(&o.preload_max_mb), "read a split into memory when it is at most this size")
+      ("max-steps", value(&c.run.max_steps), "stop after this many steps in total (0 = no limit)")
       ("no-progress", "plain log lines, no progress bar");
   po::options_description all;
   all.add(reference).add(extra);
   return all;
 }
 
-void validate(const TrainOptions& o) {
-  auto positive = [](int64_t v, const char* flag) { check(v > 0, "--", flag, " must be positive, got ", v); };
-  positive(o.run.batch_size, "batch-size");
-  positive(o.objective.batch_k, "batch-k");
-  positive(o.run.epochs, "epochs");
-  positive(o.run.iterations_per_epoch, "iterations-per-epoch");
-  positive(o.run.log_interval, "log-interval");
-  positive(o.run.eval_interval, "eval-interval");
-  positive(o.model.embed_dim, "embed-dim");
-  positive(o.data.crop_size, "crop-size");
-  positive(o.run.cpu_replicas, "cpu-replicas");
-  check(o.objective.batch_k >= 2, "--batch-k must be at least 2 (an anchor needs a positive), got ", o.objective.batch_k);
-  check(o.run.batch_size % o.objective.batch_k == 0, "--batch-size ", o.run.batch_size,
-        " is not a multiple of --batch-k ", o.objective.batch_k, "; use e.g. --batch-size ",
-        (o.run.batch_size / o.objective.batch_k + 1) * o.objective.batch_k);
-  check(o.run.batch_size / o.objective.batch_k >= 2, "--batch-size / --batch-k must be at least 2 classes per replica "
-        "(negatives come from other classes), got ", o.run.batch_size / o.objective.batch_k);
-  check(o.data.prefetch >= 2, "--prefetch must be at least 2, got ", o.data.prefetch);
-  check(o.data.workers >= 1, "--workers must be at least 1, got ", o.data.workers);
-  check(o.run.threads >= 0, "--threads must be >= 0, got ", o.run.threads);
-  check(o.optim.lr > 0, "--lr must be positive, got ", o.optim.lr);
-  check(o.optim.factor > 0, "--factor must be positive, got ", o.optim.factor);
-  check(o.optim.wd >= 0, "--wd must be >= 0, got ", o.optim.wd);
-  check(!o.run.recall_k.empty(), "--recall-k must name at least one K");
-  for (int64_t k : o.run.recall_k) check(k > 0, "--recall-k values must be positive, got ", k);
-  check(o.objective.sampler_cutoff > 0 && o.objective.sampler_cutoff < o.objective.nonzero_loss_cutoff,
-        "--sampler-cutoff must be in (0, --nonzero-loss-cutoff)");
-  check(o.run.save_model_prefix.empty() == false, "--save-model-prefix must not be empty");
-  for (const char* name : {"auto", "single", "mpi", "nccl"}) {
-    if (o.run.backend == name) return;
-  }
-  throw Error(str("--backend '", o.run.backend, "' is unknown; use auto, single, mpi or nccl"));
-}
-
 }  // namespace
 
 bool parse_options(int argc, const char* const* argv, TrainOptions& o) {
+  o = TrainOptions{};
   ListFlags lists;
   std::string config_file;
   po::options_description description = make_description(o, lists, config_file);
   po::variables_map vm;
   try {
-    po::store(po::parse_command_line(argc, argv, description), vm);
+    po::store(cli::last_occurrences(po::command_line_parser(argc, argv).options(description).run()), vm);
     if (vm.count("help")) {
       std::cout << "Usage: dist_train [flags]   (under mpirun/srun for several ranks)\n" << description << "\n";
       return false;
@@ -159,43 +112,70 @@ bool parse_options(int argc, const char* const* argv, TrainOptions& o) {
       const std::string path = vm["config"].as<std::string>();
       std::ifstream in(path);
       check(in.good(), "--config ", path, ": cannot open the file; check the path");
-      po::store(po::parse_config_file(in, description), vm);
+      po::store(cli::last_occurrences(po::parse_config_file(in, description)), vm);
     }
     po::notify(vm);
   } catch (const po::error& e) {
     throw Error(str(e.what(), "; see dist_train --help"));
   }
-  o.optim.steps = parse_int_list(lists.steps, "steps");
-  o.run.recall_k = parse_int_list(lists.recall_k, "recall-k");
-  if (vm.count("no-progress")) o.run.progress = false;
-  validate(o);
+  o.config.schedule.step_epochs = cli::parse_int_list(lists.steps, "steps");
+  o.config.eval.ks = cli::parse_int_list(lists.recall_k, "recall-k");
+  if (vm.count("no-progress")) o.config.run.progress = false;
+  make_train_config_without_devices(o);  // every rule that needs no data, with flag names in the errors
   return true;
 }
 
 std::string describe_options(const TrainOptions& o) {
+  const TrainConfig& c = o.config;
   std::ostringstream s;
-  s << "data-path = " << o.data.data_path << "\ntrain-split = " << o.data.train_split
-    << "\ntest-split = " << o.data.test_split << "\ncrop-size = " << o.data.crop_size
-    << "\nworkers = " << o.data.workers << "\nprefetch = " << o.data.prefetch
-    << "\nmax-test-images = " << o.data.max_test_images << "\nmodel = " << o.model.model
-    << "\nembed-dim = " << o.model.embed_dim << "\nuse-pretrained = " << o.model.use_pretrained
-    << "\npretrained-path = " << o.model.pretrained_path << "\nsmall-input-stem = " << o.model.small_input_stem
-    << "\nfreeze-bn = " << o.model.freeze_bn << "\nbatch-size = " << o.run.batch_size
-    << "\nbatch-k = " << o.objective.batch_k << "\nmargin = " << o.objective.margin
-    << "\nbeta = " << o.objective.beta << "\nnu = " << o.objective.nu
-    << "\nsampler-cutoff = " << o.objective.sampler_cutoff
-    << "\nnonzero-loss-cutoff = " << o.objective.nonzero_loss_cutoff << "\noptimizer = " << o.optim.optimizer
-    << "\nlr = " << o.optim.lr << "\nlr-beta = " << o.optim.lr_beta << "\nwd = " << o.optim.wd
-    << "\nfactor = " << o.optim.factor << "\nsteps = " << join(o.optim.steps)
-    << "\nadam-epsilon = " << o.optim.adam_epsilon << "\nmomentum = " << o.optim.momentum
-    << "\nepochs = " << o.run.epochs << "\niterations-per-epoch = " << o.run.iterations_per_epoch
-    << "\nseed = " << o.run.seed << "\ngpus = " << o.run.gpus << "\ncpu-replicas = " << o.run.cpu_replicas
-    << "\nbackend = " << o.run.backend << "\nkvstore = " << o.run.kvstore << "\nthreads = " << o.run.threads
-    << "\nlog-interval = " << o.run.log_interval << "\neval-interval = " << o.run.eval_interval
-    << "\neval-untrained = " << o.run.eval_untrained << "\nrecall-k = " << join(o.run.recall_k)
-    << "\nnmi = " << o.run.nmi << "\nsave-model-prefix = " << o.run.save_model_prefix
-    << "\nresume = " << o.run.resume << "\nmetrics-file = " << o.run.metrics_file
-    << "\nmax-steps = " << o.run.max_steps << "\n";
+  auto line = [&](const char* key, const auto& value) { s << key << " = " << value << "\n"; };
+  line("data-path", c.data.data_path);
+  line("train-split", c.data.train_split);
+  line("test-split", c.data.test_split);
+  line("crop-size", o.crop_size);
+  line("workers", c.data.workers);
+  line("prefetch", c.data.prefetch);
+  line("preload-max-mb", o.preload_max_mb);
+  line("max-test-images", c.eval.max_images);
+  line("model", c.model.name);
+  line("embed-dim", c.model.embed_dim);
+  line("use-pretrained", c.model.use_pretrained);
+  line("pretrained-path", c.model.pretrained_path);
+  line("small-input-stem", c.model.small_input_stem);
+  line("freeze-bn", c.freeze_bn);
+  line("batch-size", c.batches.batch_size);
+  line("batch-k", o.batch_k);
+  line("margin", cli::format_number(c.loss.margin));
+  line("beta", cli::format_number(c.loss.beta_init));
+  line("nu", cli::format_number(c.loss.nu));
+  line("sampler-cutoff", cli::format_number(c.sampling.cutoff));
+  line("nonzero-loss-cutoff", cli::format_number(c.sampling.nonzero_loss_cutoff));
+  line("optimizer", o.optimizer);
+  line("lr", cli::format_number(c.network_optimizer.lr));
+  line("lr-beta", cli::format_number(o.lr_beta));
+  line("wd", cli::format_number(c.network_optimizer.weight_decay));
+  line("factor", cli::format_number(c.schedule.factor));
+  line("steps", cli::join(c.schedule.step_epochs));
+  line("adam-epsilon", cli::format_number(c.network_optimizer.epsilon));
+  line("momentum", cli::format_number(c.network_optimizer.momentum));
+  line("epochs", c.run.epochs);
+  line("iterations-per-epoch", c.run.iterations_per_epoch);
+  line("seed", c.batches.seed);
+  line("gpus", o.gpus);
+  line("gpus-per-rank", o.gpus_per_rank);
+  line("cpu-replicas", o.cpu_replicas);
+  line("backend", o.backend);
+  line("kvstore", o.kvstore);
+  line("threads", o.threads);
+  line("log-interval", c.run.log_interval);
+  line("eval-interval", c.run.eval_interval);
+  line("eval-untrained", c.run.eval_untrained);
+  line("recall-k", cli::join(c.eval.ks));
+  line("nmi", c.eval.nmi);
+  line("save-model-prefix", c.run.save_model_prefix);
+  line("resume", c.run.resume);
+  line("metrics-file", c.run.metrics_file);
+  line("max-steps", c.run.max_steps);
   return s.str();
 }
 

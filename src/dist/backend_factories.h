@@ -9,6 +9,7 @@ namespace dml::dist {
 
 std::unique_ptr<Communicator> make_single_communicator();
 std::unique_ptr<Communicator> make_mpi_communicator();
-std::unique_ptr<Communicator> make_nccl_communicator();
+// cuda_device: the device to bind; -1 = local rank % device count.
+std::unique_ptr<Communicator> make_nccl_communicator(int cuda_device);
 
 }  // namespace dml::dist

@@ -2,8 +2,10 @@
 // compiled backends/nccl_communicator.cpp). Everything else speaks the Communicator interface.
 #include <mpi.h>
 
+#include <algorithm>
+
 #include "dist/backend_factories.h"
-#include "dist/launcher_env.h"
+#include "dml/dist/launch_environment.h"
 #include "dml/util/error.h"
 #include "dml/util/log.h"
 
@@ -38,8 +40,8 @@ Backend parse_backend(const std::string& name) {
   if (name == "single") return Backend::kSingle;
   if (name == "mpi") return Backend::kMpi;
   if (name == "nccl") return Backend::kNccl;
-  throw Error(str("dist backend '", name, "' is unknown; choose one of auto, single, mpi, nccl (built here: ",
-                  joined(built_backends()), ")"));
+  throw OptionError("backend", str("communicator backend '", name, "' is unknown; choose one of auto, single, mpi, "
+                                   "nccl (built here: ", joined(built_backends()), ")"));
 }
 
 std::string backend_to_string(Backend backend) {
@@ -52,25 +54,31 @@ std::string backend_to_string(Backend backend) {
   return "unknown";
 }
 
-std::unique_ptr<Communicator> make_communicator(Backend backend) {
-  if (backend == Backend::kAuto) {
-    backend = (dist::started_by_launcher() || mpi_already_initialized()) ? Backend::kMpi : Backend::kSingle;
-  }
+Backend choose_backend(Backend requested, int cuda_device) {
+  if (requested != Backend::kAuto) return requested;
+  // GPU replicas talk over NCCL when it is built; everything else over MPI when launched, or alone.
+  const std::vector<std::string> built = built_backends();
+  if (cuda_device >= 0 && std::find(built.begin(), built.end(), "nccl") != built.end()) return Backend::kNccl;
+  return (read_launch_environment().launched || mpi_already_initialized()) ? Backend::kMpi : Backend::kSingle;
+}
+
+std::unique_ptr<Communicator> make_communicator(Backend requested, int cuda_device) {
+  const Backend backend = choose_backend(requested, cuda_device);
   std::unique_ptr<Communicator> comm;
   switch (backend) {
     case Backend::kSingle: comm = dist::make_single_communicator(); break;
     case Backend::kMpi: comm = dist::make_mpi_communicator(); break;
     case Backend::kNccl:
 #ifdef DML_HAVE_NCCL
-      comm = dist::make_nccl_communicator();
+      comm = dist::make_nccl_communicator(cuda_device);
       break;
 #else
       throw Error(str("dist backend 'nccl' is not built in this binary (built: ", joined(built_backends()),
                       "); rebuild with a CUDA LibTorch and NCCL: cmake -DCMAKE_PREFIX_PATH=<libtorch-cuda>/share/cmake ",
                       "with nccl.h and libnccl under $NCCL_HOME or /usr/local/cuda (see cluster/BUILD_CUDA.md), ",
-                      "or choose --dist-backend mpi"));
+                      "or choose the mpi backend"));
 #endif
-    case Backend::kAuto: break;
+    case Backend::kAuto: break;  // resolved by choose_backend
   }
   log::set_rank(comm->rank(), comm->world_size());
   return comm;

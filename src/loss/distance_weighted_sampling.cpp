@@ -24,20 +24,28 @@ void check_inputs(const torch::Tensor& candidates, const torch::Tensor& labels, 
         where, "labels must be int64 [N] with N = ", n, " (the candidates' rows)");
   check(labels.device() == candidates.device(), where, "labels are on ", labels.device(),
         " but candidates on ", candidates.device(), "; move them to one device");
-  check(options.batch_k >= 2, where, "batch_k is ", options.batch_k, "; it must be >= 2 (--batch-k)");
-  check(n % options.batch_k == 0, where, "global batch of ", n, " rows is not a multiple of batch_k ",
-        options.batch_k, "; make --batch-size a multiple of --batch-k");
+  validate_sampling(options);
+  const int64_t k = options.blocks.batch_k;
   check(anchor_begin >= 0 && anchor_count >= 0 && anchor_begin + anchor_count <= n, where, "anchor rows [",
         anchor_begin, ", ", anchor_begin + anchor_count, ") are outside the ", n, " candidates");
-  check(anchor_begin % options.batch_k == 0 && anchor_count % options.batch_k == 0, where, "anchor rows [",
-        anchor_begin, ", +", anchor_count, ") must start and end on class blocks of batch_k = ", options.batch_k);
-  check(options.cutoff > 0.0 && options.cutoff < kMaxDistance, where, "cutoff is ", options.cutoff,
-        "; it must lie in (0, 2)");
-  check(options.nonzero_loss_cutoff > 0.0, where, "nonzero_loss_cutoff is ", options.nonzero_loss_cutoff,
-        "; it must be > 0");
+  check(anchor_begin % k == 0 && anchor_count % k == 0, where, "anchor rows [", anchor_begin, ", +", anchor_count,
+        ") must start and end on class blocks of batch_k = ", k);
+  if (labels.device().is_cpu()) {
+    const torch::Tensor host = labels.contiguous();
+    check_class_block_labels(host.data_ptr<int64_t>(), n, options.blocks, "distance-weighted sampling");
+  }
 }
 
 }  // namespace
+
+void validate_sampling(const SamplingOptions& options) {
+  validate_class_blocks(options.blocks);
+  check_option(options.cutoff > 0.0 && options.cutoff < kMaxDistance, "cutoff", "distance-weighted sampling: cutoff is ",
+               options.cutoff, "; it must lie in (0, 2)");
+  check_option(options.nonzero_loss_cutoff > options.cutoff, "nonzero_loss_cutoff",
+               "distance-weighted sampling: nonzero_loss_cutoff is ", options.nonzero_loss_cutoff,
+               "; it must exceed the lower cutoff ", options.cutoff, " (no negative could be drawn otherwise)");
+}
 
 torch::Tensor negative_weights(const torch::Tensor& candidates, const torch::Tensor& labels, int64_t anchor_begin,
                                int64_t anchor_count, const SamplingOptions& options) {
@@ -90,7 +98,7 @@ Triplets sample_triplets(const torch::Tensor& candidates, const torch::Tensor& l
                          int64_t anchor_count, const SamplingOptions& options, uint64_t seed, uint64_t step) {
   const torch::Tensor probs = negative_weights(candidates, labels, anchor_begin, anchor_count, options);  // [A, N]
   torch::NoGradGuard no_grad;
-  const int64_t k = options.batch_k, draws = k - 1, n = probs.size(1);
+  const int64_t k = options.blocks.batch_k, draws = k - 1, n = probs.size(1);
   const auto index_opts = labels.options().dtype(torch::kInt64);
   if (anchor_count == 0) {
     const torch::Tensor none = torch::zeros({0}, index_opts);

@@ -16,10 +16,14 @@ torch::Tensor pair_distance(const torch::Tensor& a, const torch::Tensor& b) {
 
 }  // namespace
 
+void validate_margin_loss(const MarginLossOptions& options) {
+  check_option(options.margin >= 0.0, "margin", "margin loss: margin is ", options.margin, "; it must be >= 0");
+}
+
 MarginLossImpl::MarginLossImpl(const MarginLossOptions& options) : options_(options) {
   check(options.num_classes > 0, "margin loss: num_classes is ", options.num_classes,
         "; it must be the number of training classes (> 0)");
-  check(options.margin >= 0.0, "margin loss: margin is ", options.margin, "; --margin must be >= 0");
+  validate_margin_loss(options);
   if (options.learn_beta) {
     beta_ = register_parameter("beta", torch::full({options.num_classes}, options.beta_init, torch::kFloat32));
   }

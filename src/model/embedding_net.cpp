@@ -34,8 +34,15 @@ class AutocastOff {
 
 }  // namespace
 
+void validate_model_options(const ModelOptions& options) {
+  check_model_name(options.name);
+  check_option(options.embed_dim > 0, "embed_dim", "embedding size is ", options.embed_dim, "; it must be positive");
+  check_option(options.in_channels > 0, "in_channels", "input channels are ", options.in_channels,
+               "; they must be positive");
+}
+
 EmbeddingNetImpl::EmbeddingNetImpl(const ModelOptions& options) : options_(options) {
-  check(options.embed_dim > 0, "--embed-dim is ", options.embed_dim, "; it must be positive");
+  validate_model_options(options);
   backbone_ = register_module("backbone", make_backbone(options.name, options.in_channels,
                                                         options.small_input_stem));
   head_ = register_module("head", torch::nn::Linear(backbone_->feature_dim(), options.embed_dim));
@@ -82,8 +89,8 @@ void EmbeddingNetImpl::train(bool on) {
 EmbeddingNet make_embedding_net(const ModelOptions& options, uint64_t seed) {
   const std::string path =
       options.pretrained_path.empty() ? default_pretrained_path(options.name) : options.pretrained_path;
-  // Fail before building a large model when the weights are not there.
-  check_model_name(options.name);
+  // Fail before building a large model when the options are wrong or the weights are not there.
+  validate_model_options(options);
   if (options.use_pretrained) check_pretrained_file_exists(options.name, path);
   EmbeddingNet net(options);
   initialise_reference(*net, seed);

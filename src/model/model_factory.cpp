@@ -30,7 +30,7 @@ void check_model_name(const std::string& name) {
   for (const auto& n : model_names()) {
     if (n == name) return;
   }
-  throw Error(str("--model: unknown model name '", name, "'; valid names are: ", joined_names()));
+  throw OptionError("name", str("unknown model name '", name, "'; valid names are: ", joined_names()));
 }
 
 std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, int64_t in_channels,

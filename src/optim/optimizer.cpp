@@ -14,7 +14,7 @@ OptimizerKind parse_optimizer(const std::string& name) {
   if (name == "sgd") return OptimizerKind::kSgd;
   if (name == "adamw") return OptimizerKind::kAdamW;
   if (name == "rmsprop") return OptimizerKind::kRmsProp;
-  throw Error(str("--optimizer: unknown optimizer '", name, "'; use one of adam, sgd, adamw, rmsprop"));
+  throw OptionError("kind", str("unknown optimizer '", name, "'; use one of adam, sgd, adamw, rmsprop"));
 }
 
 std::string optimizer_name(OptimizerKind kind) {
@@ -27,27 +27,25 @@ std::string optimizer_name(OptimizerKind kind) {
   throw Error("optimizer_name: invalid OptimizerKind value");
 }
 
-namespace {
-
-void check_options(const OptimizerOptions& o) {
-  check(o.lr >= 0, "optimizer: lr is ", o.lr, "; use --lr >= 0");
-  check(o.weight_decay >= 0, "optimizer: weight_decay is ", o.weight_decay, "; use --wd >= 0");
-  check(o.rescale_grad > 0, "optimizer: rescale_grad is ", o.rescale_grad,
-        "; pass 1 / global batch size (> 0)");
-  check(o.beta1 >= 0 && o.beta1 < 1, "optimizer: beta1 is ", o.beta1, "; use a value in [0, 1)");
-  check(o.beta2 >= 0 && o.beta2 < 1, "optimizer: beta2 is ", o.beta2, "; use a value in [0, 1)");
-  check(o.epsilon > 0, "optimizer: epsilon is ", o.epsilon, "; use a value > 0 (reference 1e-7)");
-  check(o.momentum >= 0 && o.momentum < 1, "optimizer: momentum is ", o.momentum, "; use a value in [0, 1)");
-  check(o.rmsprop_gamma >= 0 && o.rmsprop_gamma < 1, "optimizer: rmsprop_gamma is ", o.rmsprop_gamma,
-        "; use a value in [0, 1)");
-  check(o.rmsprop_epsilon > 0, "optimizer: rmsprop_epsilon is ", o.rmsprop_epsilon, "; use a value > 0");
+void validate_optimizer(const OptimizerOptions& o) {
+  check_option(o.lr >= 0, "lr", "optimizer: lr is ", o.lr, "; use a learning rate >= 0");
+  check_option(o.weight_decay >= 0, "weight_decay", "optimizer: weight_decay is ", o.weight_decay, "; use a value >= 0");
+  check_option(o.rescale_grad > 0, "rescale_grad", "optimizer: rescale_grad is ", o.rescale_grad,
+               "; pass 1 / global batch size (> 0)");
+  check_option(o.beta1 >= 0 && o.beta1 < 1, "beta1", "optimizer: beta1 is ", o.beta1, "; use a value in [0, 1)");
+  check_option(o.beta2 >= 0 && o.beta2 < 1, "beta2", "optimizer: beta2 is ", o.beta2, "; use a value in [0, 1)");
+  check_option(o.epsilon > 0, "epsilon", "optimizer: epsilon is ", o.epsilon, "; use a value > 0 (reference 1e-7)");
+  check_option(o.momentum >= 0 && o.momentum < 1, "momentum", "optimizer: momentum is ", o.momentum,
+               "; use a value in [0, 1)");
+  check_option(o.rmsprop_gamma >= 0 && o.rmsprop_gamma < 1, "rmsprop_gamma", "optimizer: rmsprop_gamma is ",
+               o.rmsprop_gamma, "; use a value in [0, 1)");
+  check_option(o.rmsprop_epsilon > 0, "rmsprop_epsilon", "optimizer: rmsprop_epsilon is ", o.rmsprop_epsilon,
+               "; use a value > 0");
 }
-
-}  // namespace
 
 Optimizer::Optimizer(std::vector<OptimizerParamGroup> groups, const OptimizerOptions& options)
     : groups_(std::move(groups)), options_(options) {
-  check_options(options_);
+  validate_optimizer(options_);
   for (const auto& group : groups_) {
     check(group.lr_mult >= 0, "optimizer: group '", group.name, "' has lr_mult ", group.lr_mult,
           "; use lr_mult >= 0");

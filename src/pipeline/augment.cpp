@@ -10,10 +10,10 @@ namespace dml {
 void validate_augment(int64_t height, int64_t width, int64_t channels, const AugmentOptions& options) {
   check(height >= 1 && width >= 1 && channels >= 1, "augment: image shape ", height, "x", width, "x", channels,
         " is empty; check the shards' height/width/channels attributes");
-  check(options.crop_size >= 1 && options.crop_size <= height && options.crop_size <= width, "--crop-size ",
-        options.crop_size, " does not fit the ", height, "x", width,
-        " images of the split; use a crop size between 1 and ", std::min(height, width),
-        " or prepare the data at a larger --resize");
+  check_option(options.crop_size >= 1 && options.crop_size <= height && options.crop_size <= width, "crop_size",
+               "crop size ", options.crop_size, " does not fit the ", height, "x", width,
+               " images of the split; use a crop size between 1 and ", std::min(height, width),
+               " or prepare the data at a larger size (dml_prepare --resize)");
   check(options.out_channels == channels || (channels == 1 && options.out_channels == 3), "augment: images have ",
         channels, " channel(s) but the model needs ", options.out_channels,
         "; only 1 -> 3 (tiling gray) is converted; prepare the data with the channels the model expects");

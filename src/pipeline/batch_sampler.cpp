@@ -43,22 +43,28 @@ std::vector<int64_t> keyed_permutation_prefix(int64_t n, int64_t count, const Rn
 
 }  // namespace
 
+void validate_batch_plan(const BatchPlanOptions& o) {
+  check_option(o.replicas >= 1, "replicas", "batch sampler: replicas is ", o.replicas,
+               "; the job needs at least one replica");
+  validate_class_blocks(o.blocks);
+  const int64_t k = o.blocks.batch_k;
+  check_option(o.batch_size >= 1, "batch_size", "batch size is ", o.batch_size, "; use a positive multiple of batch_k (",
+               k, ")");
+  check_option(o.batch_size % k == 0, "batch_size", "batch size ", o.batch_size, " is not a multiple of batch_k ", k,
+               "; every class block has batch_k images, so use e.g. ", (o.batch_size / k + 1) * k);
+  check_option(o.batch_size / k >= 2, "batch_size", "batch size / batch_k must be at least 2 classes per replica "
+               "(negatives come from other classes), got ", o.batch_size / k);
+  check_option(static_cast<uint64_t>(o.replicas) * static_cast<uint64_t>(o.batch_size) < (uint64_t{1} << 31),
+               "batch_size", "global batch replicas * batch size = ", o.replicas, " * ", o.batch_size,
+               " is too large; lower the batch size");
+}
+
 GlobalBatchSampler::GlobalBatchSampler(const std::vector<int64_t>& labels, int64_t num_classes,
                                        const BatchPlanOptions& options)
     : options_(options), num_rows_(static_cast<int64_t>(labels.size())) {
-  check(options.replicas >= 1, "batch sampler: replicas is ", options.replicas,
-        "; the job needs at least one replica (check --gpus and the number of ranks)");
-  check(options.batch_k >= 1, "--batch-k is ", options.batch_k, "; use a positive number of images per class");
-  check(options.batch_size >= 1, "--batch-size is ", options.batch_size,
-        "; use a positive multiple of --batch-k (", options.batch_k, ")");
-  check(options.batch_size % options.batch_k == 0, "--batch-size ", options.batch_size,
-        " is not a multiple of --batch-k ", options.batch_k, "; every class block has batch_k images, so use e.g. ",
-        (options.batch_size / options.batch_k + 1) * options.batch_k);
+  validate_batch_plan(options);
   check(num_classes >= 1, "batch sampler: the training split has num_classes = ", num_classes,
         "; it needs at least one class (re-run the prepare tool on a labelled data set)");
-  check(static_cast<uint64_t>(options.replicas) * static_cast<uint64_t>(options.batch_size) < (uint64_t{1} << 31),
-        "batch sampler: global batch replicas*--batch-size = ", options.replicas, "*", options.batch_size,
-        " is too large; lower --batch-size");
 
   rows_of_class_.assign(static_cast<size_t>(num_classes), {});
   for (int64_t row = 0; row < num_rows_; ++row) {
@@ -73,29 +79,29 @@ GlobalBatchSampler::GlobalBatchSampler(const std::vector<int64_t>& labels, int64
     if (n == 0) continue;
     check(n < (int64_t{1} << 32), "batch sampler: class ", c, " has ", n, " images, more than 2^32-1");
     nonempty_classes_.push_back(c);
-    if (n < options.batch_k) {
+    if (n < options.blocks.batch_k) {
       ++small_classes;
       smallest = smallest < 0 ? n : std::min(smallest, n);
     }
   }
   check(!nonempty_classes_.empty(), "batch sampler: no class of the training split has an image (", num_rows_,
         " rows, ", num_classes, " classes); check --data-path and the shards");
-  const int64_t per_replica = options.batch_size / options.batch_k;
-  check(per_replica <= num_nonempty_classes(), "--batch-size ", options.batch_size, " / --batch-k ",
-        options.batch_k, " = ", per_replica, " classes per replica, but the training split has only ",
-        num_nonempty_classes(), " classes with images; a replica's classes must be distinct, so lower "
-        "--batch-size or raise --batch-k");
+  const int64_t per_replica = options.batch_size / options.blocks.batch_k;
+  check_option(per_replica <= num_nonempty_classes(), "batch_size", "batch size ", options.batch_size, " / batch_k ",
+               options.blocks.batch_k, " = ", per_replica, " classes per replica, but the training split has only ",
+               num_nonempty_classes(), " classes with images; a replica's classes must be distinct, so lower "
+               "the batch size or raise batch_k");
   // Every rank builds the same sampler: the warning comes from rank 0 only.
   if (small_classes > 0 && log::rank() == 0) {
-    log::warn("data", str(small_classes, " of ", num_nonempty_classes(), " training classes have fewer than --batch-k ",
-                          options.batch_k, " images (smallest: ", smallest,
+    log::warn("data", str(small_classes, " of ", num_nonempty_classes(), " training classes have fewer than batch_k = ",
+                          options.blocks.batch_k, " images (smallest: ", smallest,
                           "); their blocks repeat images (drawn with replacement)"));
   }
 }
 
 std::vector<int64_t> GlobalBatchSampler::global_classes(uint64_t step) const {
   const int64_t C = num_nonempty_classes();
-  const int64_t g = options_.batch_size / options_.batch_k;
+  const int64_t g = options_.batch_size / options_.blocks.batch_k;
   const int64_t G = options_.replicas * g;
   const int64_t num_perms = (G + C - 1) / C;
   const RngKey key{options_.seed, RngStream::kClasses, step};
@@ -135,7 +141,7 @@ std::vector<int64_t> GlobalBatchSampler::global_classes(uint64_t step) const {
 }
 
 std::vector<int64_t> GlobalBatchSampler::global_batch(uint64_t step) const {
-  const int64_t k = options_.batch_k;
+  const int64_t k = options_.blocks.batch_k;
   const std::vector<int64_t> sequence = global_classes(step);
   std::unordered_map<int64_t, int64_t> occurrences;
   for (int64_t c : sequence) ++occurrences[c];
@@ -165,7 +171,7 @@ std::vector<int64_t> GlobalBatchSampler::global_batch(uint64_t step) const {
 std::vector<int64_t> GlobalBatchSampler::global_labels(uint64_t step) const {
   std::vector<int64_t> labels;
   labels.reserve(static_cast<size_t>(options_.replicas * options_.batch_size));
-  for (int64_t c : global_classes(step)) labels.insert(labels.end(), static_cast<size_t>(options_.batch_k), c);
+  for (int64_t c : global_classes(step)) labels.insert(labels.end(), static_cast<size_t>(options_.blocks.batch_k), c);
   return labels;
 }
 

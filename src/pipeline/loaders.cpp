@@ -17,10 +17,6 @@ void validate_source(const ImageSource& source, const AugmentOptions& augment, c
   validate_augment(source.height, source.width, source.channels, augment);
 }
 
-void validate_threads(int workers, int prefetch, const char* who) {
-  check(workers >= 1, who, ": --loader-workers is ", workers, "; use at least 1 loader thread");
-  check(prefetch >= 2, who, ": --prefetch is ", prefetch, "; keep at least 2 batches in flight");
-}
 
 // Page-locked memory only exists with CUDA; without it pin_memory quietly means plain CPU memory.
 bool can_pin(bool pin_memory) { return pin_memory && torch::cuda::is_available(); }
@@ -67,6 +63,11 @@ Batch make_batch(const ImageSource& source, const AugmentOptions& augment, uint6
 
 }  // namespace
 
+void validate_loader_threads(int workers, int prefetch) {
+  check_option(workers >= 1, "workers", "loader: ", workers, " worker threads; use at least 1");
+  check_option(prefetch >= 2, "prefetch", "loader: prefetch is ", prefetch, "; keep at least 2 batches in flight");
+}
+
 struct TrainLoader::State {
   ImageSource source;
   GlobalBatchSampler sampler;
@@ -78,7 +79,7 @@ struct TrainLoader::State {
 TrainLoader::TrainLoader(ImageSource source, GlobalBatchSampler sampler, int64_t replica, AugmentOptions augment,
                          uint64_t first_step, int workers, int prefetch, bool pin_memory) {
   validate_source(source, augment, "train loader");
-  validate_threads(workers, prefetch, "train loader");
+  validate_loader_threads(workers, prefetch);
   check(sampler.num_rows() == source.size(), "train loader: the batch sampler was built for ", sampler.num_rows(),
         " rows but the image source has ", source.size(), "; build both from the same training split");
   check(replica >= 0 && replica < sampler.options().replicas, "train loader: replica ", replica, " outside 0..",
@@ -117,7 +118,7 @@ EvalLoader::EvalLoader(ImageSource source, int64_t begin, int64_t end, int64_t b
                        int workers, int prefetch, bool pin_memory) {
   augment.train = false;  // evaluation always center-crops
   validate_source(source, augment, "eval loader");
-  validate_threads(workers, prefetch, "eval loader");
+  validate_loader_threads(workers, prefetch);
   check(0 <= begin && begin <= end && end <= source.size(), "eval loader: rows [", begin, ", ", end,
         ") are not inside the split's ", source.size(), " rows");
   check(batch_size >= 1, "eval loader: batch size ", batch_size, "; use a positive --batch-size");

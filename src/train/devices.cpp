@@ -1,83 +1,77 @@
 #include "dml/train/devices.h"
 
-#include <cstdlib>
-#include <sstream>
+#include <torch/torch.h>
+
+#include <algorithm>
 #include <thread>
 
+#include "dml/dist/communicator.h"
 #include "dml/util/error.h"
 
 namespace dml {
-namespace {
-int env_int(std::initializer_list<const char*> names, int fallback) {
-  for (const char* name : names) {
-    const char* value = std::getenv(name);
-    if (value != nullptr && *value != '\0') return std::atoi(value);
-  }
-  return fallback;
-}
-}  // namespace
 
-int rank_from_environment() { return env_int({"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}, 0); }
-
-int local_rank_from_environment() {
-  return env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"}, 0);
-}
-
-std::vector<torch::Device> resolve_replica_devices(const RunOptions& run, int local_rank) {
-  const bool cuda = torch::cuda::is_available();
-  std::vector<torch::Device> devices;
-  if (run.gpus == "auto") {
-    if (cuda) return {torch::Device(torch::kCUDA, static_cast<int>(local_rank % torch::cuda::device_count()))};
-  } else if (!run.gpus.empty() && run.gpus != "cpu") {
-    check(cuda, "--gpus ", run.gpus, ": CUDA is not available (this build or machine has no GPU); use --gpus '' for the CPU");
-    std::stringstream in(run.gpus);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-      int index = -1;
-      try {
-        index = std::stoi(item);
-      } catch (const std::exception&) {
-        throw Error(str("--gpus ", run.gpus, ": '", item, "' is not a GPU index; use e.g. --gpus 0,1"));
-      }
-      check(index >= 0 && index < static_cast<int>(torch::cuda::device_count()), "--gpus ", run.gpus, ": GPU ", index,
-            " does not exist (this node has ", torch::cuda::device_count(), ")");
-      devices.emplace_back(torch::kCUDA, index);
+std::vector<torch::Device> plan_replica_devices(const DeviceRequest& request, int local_rank, int device_count) {
+  using Kind = DeviceRequest::Kind;
+  std::vector<int> indices;
+  switch (request.kind) {
+    case Kind::kAuto:
+      if (device_count > 0) return {torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % device_count))};
+      [[fallthrough]];
+    case Kind::kCpu: {
+      check_option(request.cpu_replicas >= 1, "cpu_replicas", "CPU replicas per rank: ", request.cpu_replicas,
+                   "; use at least 1");
+      return std::vector<torch::Device>(static_cast<size_t>(request.cpu_replicas), torch::Device(torch::kCPU));
     }
-    check(!devices.empty(), "--gpus ", run.gpus, ": no GPU index given");
-    return devices;
+    case Kind::kGpuList:
+      check_option(!request.gpus.empty(), "gpus", "no GPU index given");
+      indices = request.gpus;
+      break;
+    case Kind::kGpusPerRank:
+      check_option(request.gpus_per_rank >= 1, "gpus_per_rank", "GPUs per rank: ", request.gpus_per_rank,
+                   "; use at least 1");
+      for (int j = 0; j < request.gpus_per_rank; ++j) indices.push_back(local_rank * request.gpus_per_rank + j);
+      break;
   }
-  for (int64_t j = 0; j < run.cpu_replicas; ++j) devices.emplace_back(torch::kCPU);
+  const char* field = request.kind == Kind::kGpuList ? "gpus" : "gpus_per_rank";
+  check_option(device_count > 0, field, "CUDA is not available (this build or node has no GPU); use the CPU");
+  std::vector<torch::Device> devices;
+  for (int index : indices) {
+    check_option(index >= 0 && index < device_count, field, "local rank ", local_rank, " would drive GPU ", index,
+                 ", but this node has ", device_count, " GPUs (0..", device_count - 1, ")");
+    check_option(std::count(indices.begin(), indices.end(), index) == 1, field, "GPU ", index,
+                 " is listed twice; a GPU holds one replica");
+    devices.emplace_back(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
   return devices;
 }
 
-int resolve_thread_count(const RunOptions& run, int local_size) {
-  if (run.threads > 0) return run.threads;
+std::vector<torch::Device> resolve_replica_devices(const DeviceRequest& request, int local_rank) {
+  const int count = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  return plan_replica_devices(request, local_rank, count);
+}
+
+void check_replica_devices(const std::vector<torch::Device>& devices, Communicator& comm) {
+  check(!devices.empty(), "devices: this rank has no replica");
+  const torch::Device& first = devices.front();
+  if (first.is_cuda() && comm.world_size() > 1) {
+    check(comm.cuda_device() >= 0, "devices: GPU replicas on several ranks need a communicator on the GPU (NCCL), ",
+          "but this run uses '", comm.backend_name(), "', whose tensors live in host memory; build dml with a CUDA ",
+          "LibTorch and NCCL (cluster/BUILD_CUDA.md), or train on the CPU");
+    check(first.index() == comm.cuda_device(), "devices: rank ", comm.rank(), " (local rank ", comm.local_rank(),
+          ") has its communicator on cuda:", comm.cuda_device(), " but its first replica on ", first.str(),
+          "; list that GPU first");
+  }
+  torch::Tensor count = torch::tensor({static_cast<int64_t>(devices.size())});
+  if (comm.cuda_device() >= 0) count = count.to(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.cuda_device())));
+  const torch::Tensor all = comm.all_gather(count).to(torch::kCPU);
+  check(all.min().item<int64_t>() == all.max().item<int64_t>(), "devices: ranks drive different numbers of replicas (",
+        all.min().item<int64_t>(), " to ", all.max().item<int64_t>(), "); give every rank the same number of devices");
+}
+
+int resolve_thread_count(int requested, int local_size) {
+  if (requested > 0) return requested;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return std::max(1, cores / std::max(1, local_size));
-}
-
-}  // namespace dml
-
-#include "dml/dist/communicator.h"
-
-namespace dml {
-
-std::vector<torch::Device> resolve_replica_devices_checked(const RunOptions& run, Communicator& comm) {
-  std::vector<torch::Device> devices = resolve_replica_devices(run, comm.local_rank());
-  const bool cuda = devices.front().is_cuda();
-  check(!(cuda && comm.world_size() > 1 && comm.backend_name() != "nccl"), "--gpus ", run.gpus,
-        ": GPU replicas on several ranks need the NCCL backend, but this run uses '", comm.backend_name(),
-        "'; build dml with a CUDA LibTorch and NCCL (cluster/BUILD_CUDA.md) or use --gpus '' for CPU ranks");
-  check(!(cuda && comm.backend_name() == "nccl" && devices.front().index() != comm.cuda_device()), "--gpus ", run.gpus,
-        ": rank ", comm.rank(), " (local rank ", comm.local_rank(), ") is bound to cuda:", comm.cuda_device(),
-        " for NCCL but its first replica is on ", devices.front().str(),
-        "; list that GPU first, or omit --gpus for one GPU per rank");
-  torch::Tensor count = torch::tensor({static_cast<int64_t>(devices.size())});
-  if (cuda && comm.backend_name() == "nccl") count = count.to(devices.front());
-  torch::Tensor all = comm.all_gather(count).to(torch::kCPU);
-  check(all.min().item<int64_t>() == all.max().item<int64_t>(), "ranks drive different numbers of replicas (",
-        all.min().item<int64_t>(), " to ", all.max().item<int64_t>(), "); give every rank the same --gpus count");
-  return devices;
 }
 
 }  // namespace dml

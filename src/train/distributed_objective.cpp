@@ -1,15 +1,23 @@
 #include "dml/train/distributed_objective.h"
 
 #include "dml/dist/all_gather.h"
+#include "dml/util/class_blocks.h"
+#include "dml/util/error.h"
 
 namespace dml {
 
 DistributedObjective::DistributedObjective(Communicator& comm, MarginLoss loss, SamplingOptions sampling, uint64_t seed)
     : comm_(comm), loss_(std::move(loss)), sampling_(sampling), seed_(seed) {}
 
-ObjectiveResult DistributedObjective::compute(const torch::Tensor& local_embeddings, const torch::Tensor& global_labels,
-                                              uint64_t step) {
+ObjectiveResult DistributedObjective::compute(const torch::Tensor& local_embeddings,
+                                              const std::vector<int64_t>& host_labels, uint64_t step) {
   const int64_t local_count = local_embeddings.size(0);
+  check(static_cast<int64_t>(host_labels.size()) == local_count * comm_.world_size(), "distributed objective: ",
+        host_labels.size(), " labels for ", comm_.world_size(), " ranks x ", local_count, " embeddings");
+  check_class_block_labels(host_labels.data(), static_cast<int64_t>(host_labels.size()), sampling_.blocks,
+                           "distributed objective");
+  const torch::Tensor global_labels =
+      torch::tensor(host_labels, torch::kInt64).to(local_embeddings.device(), /*non_blocking=*/false);
   // Sampling and loss in float32 whatever the forward precision was.
   const torch::Tensor global_embeddings = all_gather_with_grad(comm_, local_embeddings.to(torch::kFloat32).contiguous());
   const int64_t anchor_begin = static_cast<int64_t>(comm_.rank()) * local_count;

@@ -22,8 +22,17 @@ ImageSource evenly_spaced_subset(ImageSource source, int64_t max_images) {
 }
 }  // namespace
 
+void validate_eval_config(const EvalConfig& config) {
+  check_option(!config.ks.empty(), "ks", "the Recall@K list is empty; name at least one K");
+  for (int64_t k : config.ks) check_option(k >= 1, "ks", "K = ", k, " in the Recall@K list; every K must be >= 1");
+  check_option(config.batch_size >= 1, "batch_size", "evaluation batch size is ", config.batch_size, "; use >= 1");
+  check_option(config.max_images >= 0, "max_images", "max_images is ", config.max_images, "; use 0 for all images");
+}
+
 Evaluator::Evaluator(Communicator& comm, ImageSource test_source, EvalConfig config)
-    : comm_(comm), source_(evenly_spaced_subset(std::move(test_source), config.max_images)), config_(std::move(config)) {}
+    : comm_(comm), source_(evenly_spaced_subset(std::move(test_source), config.max_images)), config_(std::move(config)) {
+  validate_eval_config(config_);
+}
 
 torch::Tensor Evaluator::embed_rows(EmbeddingNet& net, const torch::Device& device, int64_t begin, int64_t end) {
   std::vector<torch::Tensor> parts;
@@ -59,7 +68,7 @@ RetrievalMetrics Evaluator::evaluate(EmbeddingNet& net, const torch::Device& dev
                                                       device)).size(1);
   torch::Tensor padded = torch::zeros({max_rows, dim}, torch::kFloat32);
   if (end > begin) padded.narrow(0, 0, end - begin).copy_(local);
-  const bool on_device = comm_.backend_name() == "nccl";
+  const bool on_device = comm_.cuda_device() >= 0;  // the communicator's tensors live on the GPU
   torch::Tensor sendbuf = on_device ? padded.to(device) : padded;
   torch::Tensor gathered = comm_.all_gather(sendbuf).to(torch::kCPU);
   if (rank != 0) return RetrievalMetrics{};

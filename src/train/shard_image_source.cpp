@@ -20,18 +20,18 @@ ImageSource make_image_source(const ShardSet& shards) {
 }
 
 void check_data_path(const std::string& data_path) {
-  check(fs::is_directory(data_path), "--data-path ", data_path,
+  check_option(fs::is_directory(data_path), "data_path", "data path ", data_path,
         ": no such directory; prepare shards first (launch/prepare_fashion_mnist.sh, launch/prepare_cub.sh) "
         "and pass their output directory");
   if (fs::exists(fs::path(data_path) / "images.txt") && fs::exists(fs::path(data_path) / "bounding_boxes.txt")) {
-    throw Error(str("--data-path ", data_path, " is a raw CUB-200-2011 directory; convert it to shards once with\n"
+    throw OptionError("data_path", str("data path ", data_path, " is a raw CUB-200-2011 directory; convert it to shards once with\n"
                     "  dml_prepare --source cub --input ", data_path, " --output ", data_path, "-shards\n"
-                    "(or launch/prepare_cub.sh) and then pass --data-path ", data_path, "-shards"));
+                    "(or launch/prepare_cub.sh) and then train on ", data_path, "-shards"));
   }
   if (fs::exists(fs::path(data_path) / "train-images-idx3-ubyte.gz")) {
-    throw Error(str("--data-path ", data_path, " holds Fashion-MNIST IDX files; convert them once with\n"
+    throw OptionError("data_path", str("data path ", data_path, " holds Fashion-MNIST IDX files; convert them once with\n"
                     "  dml_prepare --source fashion-mnist --input ", data_path, " --output data/fashion-mnist\n"
-                    "(or launch/prepare_fashion_mnist.sh) and then pass --data-path data/fashion-mnist"));
+                    "(or launch/prepare_fashion_mnist.sh) and then train on data/fashion-mnist"));
   }
 }
 

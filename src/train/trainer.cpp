@@ -42,10 +42,9 @@ std::vector<OptimizerParamGroup> network_groups(EmbeddingNet& net, bool use_pret
 }  // namespace
 
 struct Trainer::State {
-  State(const TrainOptions& o, Communicator& c) : options(o), comm(c) {}
-  TrainOptions options;
+  State(const TrainConfig& c, Communicator& m) : config(c), comm(m) {}
+  TrainConfig config;
   Communicator& comm;
-  std::vector<torch::Device> devices;
   int64_t total_replicas = 0;
   int64_t global_batch = 0;
   std::optional<ShardSet> train_shards, test_shards;
@@ -62,8 +61,9 @@ struct Trainer::State {
   TrainingState state;
   TrainSummary summary;
 
-  std::string last_path() const { return options.run.save_model_prefix + "-last.pt"; }
-  std::string best_path() const { return options.run.save_model_prefix + "-best.pt"; }
+  const std::vector<torch::Device>& devices() const { return config.devices; }
+  std::string last_path() const { return config.run.save_model_prefix + "-last.pt"; }
+  std::string best_path() const { return config.run.save_model_prefix + "-best.pt"; }
   void set_learning_rates(int64_t epoch);
   void synchronize_buffers();
   void train_step(uint64_t step, torch::Tensor& loss_window, torch::Tensor& count_window);
@@ -71,66 +71,44 @@ struct Trainer::State {
   void save_last();
 };
 
-Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make_unique<State>(options, comm)) {
+Trainer::Trainer(const TrainConfig& config, Communicator& comm) : s_(std::make_unique<State>(config, comm)) {
   State& s = *s_;
-  const TrainOptions& o = s.options;
-  s.devices = resolve_replica_devices_checked(o.run, comm);
-  s.total_replicas = static_cast<int64_t>(s.devices.size()) * comm.world_size();
-  s.global_batch = s.total_replicas * o.run.batch_size;
-  const torch::Device primary = s.devices.front();
+  TrainConfig& c = s.config;
+  check(c.batches.blocks.batch_k == c.sampling.blocks.batch_k, "trainer: the sampler lays batches out in blocks of ",
+        c.batches.blocks.batch_k, " but the loss reads blocks of ", c.sampling.blocks.batch_k,
+        "; configure both from one ClassBlocks value");
+  check_replica_devices(c.devices, comm);
+  s.total_replicas = static_cast<int64_t>(c.devices.size()) * comm.world_size();
+  s.global_batch = s.total_replicas * c.batches.batch_size;
+  const torch::Device primary = c.devices.front();
+  const uint64_t seed = c.batches.seed;
 
   // Data: both splits validated before any model work.
-  check_data_path(o.data.data_path);
-  s.train_shards = ShardSet::open(o.data.data_path, o.data.train_split, o.data.preload_max_mb << 20);
-  s.test_shards = ShardSet::open(o.data.data_path, o.data.test_split, o.data.preload_max_mb << 20);
-  const int64_t model_channels = 3;
-
-  BatchPlanOptions plan;
-  plan.replicas = s.total_replicas;
-  plan.batch_size = o.run.batch_size;
-  plan.batch_k = o.objective.batch_k;
-  plan.seed = o.run.seed;
-  s.sampler.emplace(s.train_shards->labels(), s.train_shards->info().num_classes, plan);
+  check_data_path(c.data.data_path);
+  s.train_shards = ShardSet::open(c.data.data_path, c.data.train_split, c.data.preload_max_bytes);
+  s.test_shards = ShardSet::open(c.data.data_path, c.data.test_split, c.data.preload_max_bytes);
+  c.batches.replicas = s.total_replicas;
+  s.sampler.emplace(s.train_shards->labels(), s.train_shards->info().num_classes, c.batches);
 
   // Model replicas, identical on every rank (checked), rank 0's weights broadcast.
-  ModelOptions model;
-  model.name = o.model.model;
-  model.embed_dim = o.model.embed_dim;
-  model.in_channels = model_channels;
-  model.small_input_stem = o.model.small_input_stem;
-  model.use_pretrained = o.model.use_pretrained;
-  model.pretrained_path = o.model.pretrained_path;
-  s.replicas = std::make_unique<ReplicaGroup>(model, o.model.freeze_bn, o.run.seed, s.devices);
+  s.replicas = std::make_unique<ReplicaGroup>(c.model, c.freeze_bn, seed, c.devices);
   check_same_module(comm, *s.replicas->primary(), "model");
   broadcast_module(comm, *s.replicas->primary(), /*root=*/0);
   s.replicas->copy_primary_to_replicas();
 
-  MarginLossOptions loss_options;
-  loss_options.margin = o.objective.margin;
-  loss_options.beta_init = o.objective.beta;
-  loss_options.nu = o.objective.nu;
-  loss_options.num_classes = s.train_shards->info().num_classes;
-  loss_options.learn_beta = o.optim.lr_beta > 0;
-  s.loss = MarginLoss(loss_options);
+  c.loss.num_classes = s.train_shards->info().num_classes;
+  s.loss = MarginLoss(c.loss);
   s.loss->to(primary);
 
-  OptimizerOptions net_opt;
-  net_opt.kind = parse_optimizer(o.optim.optimizer);
-  net_opt.lr = o.optim.lr;
-  net_opt.weight_decay = o.optim.wd;
-  net_opt.rescale_grad = 1.0 / static_cast<double>(s.global_batch);
-  net_opt.epsilon = o.optim.adam_epsilon;
-  net_opt.momentum = o.optim.momentum;
-  s.net_optimizer = std::make_unique<Optimizer>(network_groups(s.replicas->primary(), o.model.use_pretrained), net_opt);
+  // The reference rescales every gradient by 1 / (global batch) before the optimiser.
+  c.network_optimizer.rescale_grad = 1.0 / static_cast<double>(s.global_batch);
+  c.beta_optimizer.rescale_grad = c.network_optimizer.rescale_grad;
+  s.net_optimizer = std::make_unique<Optimizer>(network_groups(s.replicas->primary(), c.model.use_pretrained),
+                                                c.network_optimizer);
   std::vector<torch::Tensor> synced = s.replicas->primary()->parameters();
-  if (loss_options.learn_beta) {
-    OptimizerOptions beta_opt;
-    beta_opt.kind = OptimizerKind::kSgd;
-    beta_opt.lr = o.optim.lr_beta;
-    beta_opt.weight_decay = 0;
-    beta_opt.momentum = o.optim.momentum;
-    beta_opt.rescale_grad = net_opt.rescale_grad;
-    s.beta_optimizer = std::make_unique<Optimizer>(std::vector<OptimizerParamGroup>{{"beta", s.loss->parameters(), 1.0}}, beta_opt);
+  if (c.loss.learn_beta) {
+    s.beta_optimizer = std::make_unique<Optimizer>(
+        std::vector<OptimizerParamGroup>{{"beta", s.loss->parameters(), 1.0}}, c.beta_optimizer);
     for (auto& p : s.loss->parameters()) synced.push_back(p);
   }
   std::vector<torch::Tensor> trainable;
@@ -138,54 +116,42 @@ Trainer::Trainer(const TrainOptions& options, Communicator& comm) : s_(std::make
     if (p.requires_grad()) trainable.push_back(p);
   }
   s.buckets = std::make_unique<GradientBuckets>(trainable, comm);
+  s.objective = std::make_unique<DistributedObjective>(comm, s.loss, c.sampling, seed);
 
-  SamplingOptions sampling;
-  sampling.batch_k = o.objective.batch_k;
-  sampling.cutoff = o.objective.sampler_cutoff;
-  sampling.nonzero_loss_cutoff = o.objective.nonzero_loss_cutoff;
-  s.objective = std::make_unique<DistributedObjective>(comm, s.loss, sampling, o.run.seed);
-
-  s.signature = {o.model.model, o.model.embed_dim, o.run.batch_size, o.objective.batch_k, s.total_replicas,
-                 static_cast<int64_t>(o.run.seed), o.optim.optimizer, o.run.iterations_per_epoch, describe_options(o)};
-  if (!o.run.resume.empty()) {
-    s.state = load_checkpoint(o.run.resume, s.replicas->primary(), s.loss, *s.net_optimizer, s.beta_optimizer.get(), s.signature);
+  s.signature = {c.model.name, c.model.embed_dim, c.batches.batch_size, c.batches.blocks.batch_k, s.total_replicas,
+                 static_cast<int64_t>(seed), optimizer_name(c.network_optimizer.kind), c.run.iterations_per_epoch,
+                 c.run.options_text};
+  if (!c.run.resume.empty()) {
+    s.state = load_checkpoint(c.run.resume, s.replicas->primary(), s.loss, *s.net_optimizer, s.beta_optimizer.get(), s.signature);
     s.replicas->copy_primary_to_replicas();
-    log::info("ckpt", str("resumed from ", o.run.resume, " at epoch ", s.state.epoch, ", step ", s.state.step));
+    log::info("ckpt", str("resumed from ", c.run.resume, " at epoch ", s.state.epoch, ", step ", s.state.step));
   }
 
-  AugmentOptions augment;
-  augment.crop_size = o.data.crop_size;
-  augment.train = true;
-  augment.out_channels = model_channels;
   const ImageSource train_source = make_image_source(*s.train_shards);
-  for (int64_t j = 0; j < static_cast<int64_t>(s.devices.size()); ++j) {
-    const int64_t replica = comm.rank() * static_cast<int64_t>(s.devices.size()) + j;
-    s.loaders.push_back(std::make_unique<TrainLoader>(train_source, *s.sampler, replica, augment, s.state.step,
-                                                      o.data.workers, o.data.prefetch, s.devices[j].is_cuda()));
+  const int64_t per_rank = static_cast<int64_t>(c.devices.size());
+  for (int64_t j = 0; j < per_rank; ++j) {
+    const int64_t replica = comm.rank() * per_rank + j;
+    s.loaders.push_back(std::make_unique<TrainLoader>(train_source, *s.sampler, replica, c.augment, s.state.step,
+                                                      c.data.workers, c.data.prefetch, c.devices[j].is_cuda()));
   }
-  EvalConfig eval;
-  eval.batch_size = std::max<int64_t>(o.run.batch_size, 64);
-  eval.crop_size = o.data.crop_size;
-  eval.out_channels = model_channels;
-  eval.workers = o.data.workers;
-  eval.ks = o.run.recall_k;
-  eval.nmi = o.run.nmi;
-  eval.seed = o.run.seed;
-  eval.max_images = o.data.max_test_images;
-  s.evaluator = std::make_unique<Evaluator>(comm, make_image_source(*s.test_shards), eval);
-  s.log = std::make_unique<TrainingLog>(comm.rank() == 0, o.run.metrics_file, o.run.progress);
+  s.evaluator = std::make_unique<Evaluator>(comm, make_image_source(*s.test_shards), c.eval);
+  s.log = std::make_unique<TrainingLog>(comm.rank() == 0, c.run.metrics_file, c.run.progress);
 
-  log::info("train", str("ranks ", comm.world_size(), " (", comm.backend_name(), "), replicas per rank ", s.devices.size(),
-                         " on ", primary.str(), ", global batch ", s.global_batch, " = ", s.global_batch / o.objective.batch_k,
-                         " classes x ", o.objective.batch_k, "; train ", s.train_shards->size(), " images / ",
+  const int64_t k = c.batches.blocks.batch_k;
+  log::info("train", str("ranks ", comm.world_size(), " (", comm.backend_name(), "), replicas per rank ", per_rank,
+                         " on ", primary.str(), ", global batch ", s.global_batch, " = ", s.global_batch / k,
+                         " classes x ", k, "; train ", s.train_shards->size(), " images / ",
                          s.train_shards->info().num_classes, " classes, test ", s.evaluator->num_images(), " images"));
 }
 
 Trainer::~Trainer() = default;
 
 void Trainer::State::set_learning_rates(int64_t epoch) {
-  net_optimizer->set_lr(scheduled_lr(options.optim.lr, options.optim.factor, options.optim.steps, epoch));
-  if (beta_optimizer) beta_optimizer->set_lr(scheduled_lr(options.optim.lr_beta, options.optim.factor, options.optim.steps, epoch));
+  const LrSchedule& schedule = config.schedule;
+  net_optimizer->set_lr(scheduled_lr(config.network_optimizer.lr, schedule.factor, schedule.step_epochs, epoch));
+  if (beta_optimizer) {
+    beta_optimizer->set_lr(scheduled_lr(config.beta_optimizer.lr, schedule.factor, schedule.step_epochs, epoch));
+  }
 }
 
 // BatchNorm running statistics drift apart across ranks (each sees its own batches). Before every
@@ -198,7 +164,7 @@ void Trainer::State::synchronize_buffers() {
 }
 
 void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch::Tensor& count_window) {
-  const torch::Device primary = devices.front();
+  const torch::Device primary = devices().front();
   net_optimizer->zero_grad();
   if (beta_optimizer) beta_optimizer->zero_grad();
   std::vector<torch::Tensor> embeddings;
@@ -208,8 +174,7 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
     const torch::Tensor x = normalize_images(batch.images, replicas->device(j));
     embeddings.push_back(replicas->replica(j)->forward(x).to(primary));
   }
-  const torch::Tensor global_labels = torch::tensor(sampler->global_labels(step), torch::kInt64).to(primary);
-  const ObjectiveResult result = objective->compute(torch::cat(embeddings), global_labels, step);
+  const ObjectiveResult result = objective->compute(torch::cat(embeddings), sampler->global_labels(step), step);
   result.loss.backward();
   replicas->reduce_gradients_to_primary();
   buckets->synchronize();
@@ -223,7 +188,7 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
 void Trainer::State::evaluate(int64_t epoch, bool untrained, bool select_best) {
   synchronize_buffers();
   const auto start = Clock::now();
-  RetrievalMetrics metrics = evaluator->evaluate(replicas->primary(), devices.front());
+  RetrievalMetrics metrics = evaluator->evaluate(replicas->primary(), devices().front());
   replicas->train(true);
   if (comm.rank() != 0) return;
   const std::string label = untrained ? "untrained" : "epoch " + std::to_string(epoch);
@@ -261,15 +226,15 @@ void Trainer::State::save_last() {
 
 TrainSummary Trainer::run() {
   State& s = *s_;
-  const TrainOptions& o = s.options;
-  const int64_t per_epoch = o.run.iterations_per_epoch;
-  int64_t total_steps = o.run.epochs * per_epoch;
-  if (o.run.max_steps > 0) total_steps = std::min(total_steps, o.run.max_steps);
-  const torch::Device primary = s.devices.front();
+  const RunConfig& run = s.config.run;
+  const int64_t per_epoch = run.iterations_per_epoch;
+  int64_t total_steps = run.epochs * per_epoch;
+  if (run.max_steps > 0) total_steps = std::min(total_steps, run.max_steps);
+  const torch::Device primary = s.devices().front();
   auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(primary);
   torch::Tensor loss_window = torch::zeros({}, opts), count_window = torch::zeros({}, opts);
 
-  if (o.run.eval_untrained && s.state.step == 0) s.evaluate(0, /*untrained=*/true, /*select_best=*/false);
+  if (run.eval_untrained && s.state.step == 0) s.evaluate(0, /*untrained=*/true, /*select_best=*/false);
   s.replicas->train(true);
   const auto run_start = Clock::now();
   auto window_start = Clock::now();
@@ -290,7 +255,7 @@ TrainSummary Trainer::run() {
     ++steps_run;
     const int64_t iteration = s.state.step - epoch * per_epoch;  // 1-based within the epoch
     s.log->progress(epoch, iteration, per_epoch);
-    if (iteration % o.run.log_interval == 0 || iteration == per_epoch) {
+    if (iteration % run.log_interval == 0 || iteration == per_epoch) {
       torch::Tensor loss_sum = loss_window.clone();
       s.comm.all_reduce_sum(loss_sum);  // sum over ranks of their shares = the global loss
       const double elapsed = seconds_since(window_start);
@@ -313,7 +278,7 @@ TrainSummary Trainer::run() {
     const bool epoch_done = s.state.step % per_epoch == 0;
     if (epoch_done) {
       s.state.epoch = epoch + 1;
-      if ((epoch + 1) % o.run.eval_interval == 0 || s.state.step == total_steps) {
+      if ((epoch + 1) % run.eval_interval == 0 || s.state.step == total_steps) {
         s.evaluate(epoch, /*untrained=*/false, /*select_best=*/true);
       }
       s.save_last();

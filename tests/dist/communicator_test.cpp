@@ -3,7 +3,7 @@
 #include <map>
 
 #include "conformance.h"
-#include "dist/launcher_env.h"
+#include "dml/dist/launch_environment.h"
 #include "dist/tensor_agreement.h"
 
 namespace dml::test {
@@ -55,7 +55,7 @@ TEST(Factory, ParsesEveryBackendName) {
   for (Backend b : {Backend::kAuto, Backend::kSingle, Backend::kMpi, Backend::kNccl}) {
     EXPECT_EQ(parse_backend(backend_to_string(b)), b);
   }
-  expect_error([] { parse_backend("gloo"); }, "dist backend 'gloo' is unknown; choose one of auto, single, mpi, nccl");
+  expect_error([] { parse_backend("gloo"); }, "communicator backend 'gloo' is unknown; choose one of auto, single, mpi, nccl");
 }
 
 TEST(Factory, BuiltBackendsIncludeSingleAndMpi) {
@@ -74,11 +74,11 @@ TEST(Factory, MissingNcclNamesTheBuiltBackendsAndTheFix) {
 }
 
 TEST(Factory, AutoWithoutLauncherIsSingle) {
-  if (dist::started_by_launcher()) GTEST_SKIP() << "this test process was started by a launcher";
+  if (read_launch_environment().launched) GTEST_SKIP() << "this test process was started by a launcher";
   EXPECT_EQ(make_communicator(Backend::kAuto)->backend_name(), "single");
 }
 
-dist::EnvLookup fake_env(std::map<std::string, std::string> vars) {
+EnvLookup fake_env(std::map<std::string, std::string> vars) {
   return [vars = std::move(vars)](const char* name) -> const char* {
     auto it = vars.find(name);
     return it == vars.end() ? nullptr : it->second.c_str();
@@ -86,15 +86,43 @@ dist::EnvLookup fake_env(std::map<std::string, std::string> vars) {
 }
 
 TEST(LauncherEnv, RecognisesOpenMpiPmiPmixAndSrun) {
-  EXPECT_FALSE(dist::started_by_launcher(fake_env({})));
-  EXPECT_TRUE(dist::started_by_launcher(fake_env({{"OMPI_COMM_WORLD_SIZE", "4"}})));
-  EXPECT_TRUE(dist::started_by_launcher(fake_env({{"PMI_SIZE", "2"}})));
-  EXPECT_TRUE(dist::started_by_launcher(fake_env({{"PMIX_RANK", "0"}})));
-  EXPECT_TRUE(dist::started_by_launcher(fake_env({{"SLURM_NTASKS", "8"}, {"SLURM_PROCID", "3"}})));
+  auto launched = [](std::map<std::string, std::string> vars) { return read_launch_environment(fake_env(std::move(vars))).launched; };
+  EXPECT_FALSE(launched({}));
+  EXPECT_TRUE(launched({{"OMPI_COMM_WORLD_SIZE", "4"}}));
+  EXPECT_TRUE(launched({{"PMI_SIZE", "2"}}));
+  EXPECT_TRUE(launched({{"PMIX_RANK", "0"}}));
+  EXPECT_TRUE(launched({{"SLURM_NTASKS", "8"}, {"SLURM_PROCID", "3"}}));
   // An allocation without srun, or a one-task step, is not a distributed launch.
-  EXPECT_FALSE(dist::started_by_launcher(fake_env({{"SLURM_NTASKS", "8"}})));
-  EXPECT_FALSE(dist::started_by_launcher(fake_env({{"SLURM_NTASKS", "1"}, {"SLURM_PROCID", "0"}})));
-  EXPECT_FALSE(dist::started_by_launcher(fake_env({{"OMPI_COMM_WORLD_SIZE", ""}})));
+  EXPECT_FALSE(launched({{"SLURM_NTASKS", "8"}}));
+  EXPECT_FALSE(launched({{"SLURM_NTASKS", "1"}, {"SLURM_PROCID", "0"}}));
+  EXPECT_FALSE(launched({{"OMPI_COMM_WORLD_SIZE", ""}}));
+}
+
+// Rank and local rank come from the same reading, in the launchers' own variables.
+TEST(LauncherEnv, RankAndLocalRank) {
+  const LaunchEnvironment none = read_launch_environment(fake_env({}));
+  EXPECT_EQ(none.rank, 0);
+  EXPECT_EQ(none.local_rank, 0);
+  const LaunchEnvironment ompi = read_launch_environment(
+      fake_env({{"OMPI_COMM_WORLD_SIZE", "4"}, {"OMPI_COMM_WORLD_RANK", "3"}, {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}}));
+  EXPECT_EQ(ompi.rank, 3);
+  EXPECT_EQ(ompi.local_rank, 1);
+  const LaunchEnvironment srun = read_launch_environment(
+      fake_env({{"SLURM_NTASKS", "8"}, {"SLURM_PROCID", "6"}, {"SLURM_LOCALID", "2"}}));
+  EXPECT_TRUE(srun.launched);
+  EXPECT_EQ(srun.rank, 6);
+  EXPECT_EQ(srun.local_rank, 2);
+}
+
+// The backend is chosen in one place: GPU replicas without NCCL built fall back to MPI/single.
+TEST(Factory, ChooseBackend) {
+  EXPECT_EQ(choose_backend(Backend::kMpi, -1), Backend::kMpi);
+  EXPECT_EQ(choose_backend(Backend::kSingle, 0), Backend::kSingle);
+  const auto built = built_backends();
+  const bool nccl = std::find(built.begin(), built.end(), "nccl") != built.end();
+  // Host replicas never get NCCL; GPU replicas get it exactly when it is built.
+  EXPECT_NE(choose_backend(Backend::kAuto, -1), Backend::kNccl);
+  EXPECT_EQ(choose_backend(Backend::kAuto, 0) == Backend::kNccl, nccl);
 }
 
 // Agreement rules on hand-made tables: what rank 0 and rank 1 would both compute.

@@ -49,7 +49,7 @@ TempDir* Failures::dir_ = nullptr;
 TEST_F(Failures, MissingDataPathNamesTheFlag) {
   const CommandResult r = run_with({"--data-path", dir_->file("nowhere")}, {});
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("--data-path " + dir_->file("nowhere") + ": no such directory"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--data-path: data path " + dir_->file("nowhere") + ": no such directory"), std::string::npos) << r.output;
 }
 
 TEST_F(Failures, RawCubDirectoryPrintsThePreparationCommand) {
@@ -65,19 +65,20 @@ TEST_F(Failures, RawCubDirectoryPrintsThePreparationCommand) {
 TEST_F(Failures, BadFlagsFailBeforeAnyWork) {
   CommandResult r = run_with(base(), {"--batch-size", "10"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("--batch-size 10 is not a multiple of --batch-k 4"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--batch-size: batch size 10 is not a multiple of batch_k 4"), std::string::npos) << r.output;
   r = run_with(base(), {"--model", "resnet51_v1"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("resnet50_v1"), std::string::npos) << r.output;  // the valid names are listed
   r = run_with(base(), {"--batch-size", "40"});  // 10 classes per replica, the split has 6
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("--batch-size"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--batch-size: batch size 40 / batch_k 4 = 10 classes per replica"), std::string::npos)
+      << r.output;
   r = run_with(base(), {"--crop-size", "20"});  // images are 16 px
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("--crop-size"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--crop-size: crop size 20 does not fit the 16x16 images"), std::string::npos) << r.output;
   r = run_with(base(), {"--gpus", "0"});  // no CUDA here
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("--gpus 0: CUDA is not available"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--gpus: CUDA is not available"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(dir_->file("failure-last.pt")));
 }
 

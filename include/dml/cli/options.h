@@ -1,87 +1,39 @@
 #pragma once
-// Typed options of dist_train. Only src/cli/ knows Boost.Program_options; everything else
-// receives these structs. Flags the reference MXNet Gluon example (example/gluon/embedding_learning
-// in Apache MXNet) has keep its names and defaults; values it hard-codes are flags here.
+// Typed options of dist_train. Only src/cli/ knows Boost.Program_options and flag names; the rest of
+// the code receives a TrainConfig (make_train_config, cli/train_config.h).
+//
+// Most flags set one field of a component's own option struct inside `config`, and take that
+// field's default (the reference example's, written once in the component). The flags below
+// `config` are the ones that are not a single component field: make_train_config derives the
+// components' fields from them.
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "dml/train/train_config.h"
+
 namespace dml {
 
-struct DataOptions {
-  std::string data_path = "data/CUB_200_2011";  // directory holding train-*.h5 and test-*.h5 shards
-  std::string train_split = "train";
-  std::string test_split = "test";
-  int64_t crop_size = 224;
-  int workers = 2;                 // loader threads per replica
-  int prefetch = 3;                // batches kept ready per replica
-  int64_t max_test_images = 0;     // 0 = the whole test split
-  int64_t preload_max_mb = 2048;   // splits up to this size are read into memory once
-};
-
-struct ModelConfig {
-  std::string model = "resnet50_v2";
-  int64_t embed_dim = 128;
-  bool use_pretrained = false;
-  std::string pretrained_path;     // empty = the documented default location for the model
-  bool small_input_stem = false;
-  bool freeze_bn = false;
-};
-
-struct ObjectiveOptions {
-  int64_t batch_k = 5;
-  double margin = 0.2;
-  double beta = 1.2;
-  double nu = 0.0;
-  double sampler_cutoff = 0.5;
-  double nonzero_loss_cutoff = 1.4;
-};
-
-struct OptimOptions {
-  std::string optimizer = "adam";
-  double lr = 1e-4;
-  double lr_beta = 0.1;
-  double wd = 1e-4;
-  double factor = 0.5;
-  std::vector<int64_t> steps = {12, 14, 16, 18};  // epochs
-  double adam_epsilon = 1e-7;
-  double momentum = 0.9;
-};
-
-struct RunOptions {
-  int64_t batch_size = 70;         // per replica
-  int64_t epochs = 20;
-  int64_t iterations_per_epoch = 200;
-  uint64_t seed = 123;
-  std::string gpus = "auto";       // "auto": the local rank's GPU when CUDA is available, else CPU;
-                                   // "" or "cpu": CPU; "0,1": those GPUs (one replica each)
-  int64_t cpu_replicas = 1;        // replicas per rank on CPU (exercises the multi-device path)
-  std::string backend = "auto";    // communicator: auto | single | mpi | nccl
-  std::string kvstore = "device";  // accepted for compatibility; MPI/NCCL replace it
-  int threads = 0;                 // torch threads per rank; 0 = cores / local ranks
-  int64_t log_interval = 20;
-  int64_t eval_interval = 1;       // epochs
-  bool eval_untrained = false;     // also evaluate the model before training
-  std::vector<int64_t> recall_k = {1, 2, 4, 8, 16};
-  bool nmi = false;
-  std::string save_model_prefix = "margin_loss_model";
-  std::string resume;              // a <prefix>-last.pt checkpoint
-  std::string metrics_file;        // JSON lines; empty = none
-  int64_t max_steps = 0;           // stop after this many steps in total (0 = no limit)
-  bool progress = true;            // progress bar on a terminal
-};
-
 struct TrainOptions {
-  DataOptions data;
-  ModelConfig model;
-  ObjectiveOptions objective;
-  OptimOptions optim;
-  RunOptions run;
+  TrainConfig config;  // devices, loss.learn_beta and the fields derived below are set by make_train_config
+
+  int64_t batch_k = ClassBlocks{}.batch_k;     // sets config.batches.blocks and config.sampling.blocks
+  int64_t crop_size = AugmentOptions{}.crop_size;  // training crop and evaluation center crop
+  std::string optimizer = optimizer_name(OptimizerOptions{}.kind);  // the network's: adam, sgd, adamw, rmsprop
+  double lr_beta = 0.1;                         // beta's SGD learning rate; <= 0 keeps beta fixed
+  int64_t preload_max_mb = DataConfig{}.preload_max_bytes >> 20;
+  std::string gpus = "auto";   // "auto", "" or "cpu", or a list "0,1" (one replica each)
+  int gpus_per_rank = 0;       // > 0: local rank r drives GPUs r*N .. r*N+N-1 (overrides --gpus auto)
+  int cpu_replicas = 1;        // replicas per rank on the CPU (exercises the multi-device path)
+  std::string backend = "auto";    // communicator: auto | single | mpi | nccl
+  std::string kvstore = "device";  // accepted for compatibility with the reference; MPI/NCCL replace it
+  int threads = 0;                 // torch threads per rank; 0 = cores / local ranks
 };
 
-// Parses argv (and --config FILE, an INI file with the same long names; the command line wins).
-// Returns false when --help was printed. Throws dml::Error naming the flag and the fix on bad values,
-// including every check that needs no data: batch size a multiple of batch-k, positive sizes, lists.
+// Parses argv (and --config FILE, an INI file with the same long names). A flag given twice takes its
+// last value, so wrappers can pass "$@" after their own flags; the command line wins over the file.
+// Returns false when --help was printed. Throws dml::Error naming the flag and the fix for syntax
+// errors and for every rule that needs no data (make_train_config's checks, without the devices).
 bool parse_options(int argc, const char* const* argv, TrainOptions& options);
 
 // "key = value" lines of every resolved option, for the log and the checkpoint.

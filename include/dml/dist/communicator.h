@@ -53,14 +53,18 @@ class Communicator {
   [[noreturn]] virtual void abort(int exit_code) = 0;
 };
 
-// Creates the communicator of this process.
-// kAuto: "mpi" when started by a launcher (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK, or
-// SLURM_NTASKS > 1 with SLURM_PROCID) or when MPI is already initialised, else "single".
-// kNccl: NCCL for tensors, MPI for bootstrap; binds CUDA device local_rank() % device_count.
-// MPI is initialised with MPI_THREAD_MULTIPLE (or used as is when already initialised, e.g. by a
-// test main) and finalised at exit only if this library initialised it.
-// A backend that is not built -> dml::Error naming the built ones and how to build the missing one.
-std::unique_ptr<Communicator> make_communicator(Backend backend);
+// The backend a run uses: `requested` unless it is kAuto; then "nccl" when the replicas are on a GPU
+// (cuda_device >= 0) and NCCL is built, else "mpi" when started by a launcher
+// (read_launch_environment().launched) or when MPI is already initialised, else "single".
+Backend choose_backend(Backend requested, int cuda_device);
+
+// Creates the communicator of this process with choose_backend(requested, cuda_device).
+// cuda_device: the CUDA device of this rank's first replica, or -1 for CPU replicas. NCCL binds it
+// (with -1, NCCL binds local_rank() % device_count). MPI is initialised with MPI_THREAD_MULTIPLE (or
+// used as is when already initialised, e.g. by a test main) and finalised at exit only if this
+// library initialised it. A backend that is not built -> dml::Error naming the built ones and how to
+// build the missing one.
+std::unique_ptr<Communicator> make_communicator(Backend requested, int cuda_device = -1);
 
 // Names of the backends compiled into this build, e.g. {"single", "mpi"}.
 std::vector<std::string> built_backends();

@@ -28,6 +28,9 @@ struct MarginLossOptions {
   bool learn_beta = true;   // learn_beta = (--lr-beta > 0)
 };
 
+// The rule that needs no data: margin >= 0. Throws OptionError("margin").
+void validate_margin_loss(const MarginLossOptions& options);
+
 class MarginLossImpl : public torch::nn::Module {
  public:
   explicit MarginLossImpl(const MarginLossOptions& options);

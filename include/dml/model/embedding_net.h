@@ -21,6 +21,11 @@ struct ModelOptions {
   std::string pretrained_path;        // empty: default_pretrained_path(name)
 };
 
+// The rules that need no model: a known name (check_model_name), embed_dim and in_channels > 0.
+// Throws OptionError naming the field ("name", "embed_dim", "in_channels"). make_embedding_net also
+// checks, before building, that the pretrained weights file exists.
+void validate_model_options(const ModelOptions& options);
+
 class EmbeddingNetImpl : public torch::nn::Module {
  public:
   // Builds the modules with LibTorch's default initialisation; make_embedding_net() initialises

@@ -52,6 +52,10 @@ struct OptimizerOptions {
   double rmsprop_gamma = 0.9, rmsprop_epsilon = 1e-8;  // RMSProp (MXNet non-centred)
 };
 
+// The rules of the options: lr, weight_decay >= 0; rescale_grad, epsilon, rmsprop_epsilon > 0; beta1,
+// beta2, momentum, rmsprop_gamma in [0, 1). Throws OptionError naming the field (e.g. "lr").
+void validate_optimizer(const OptimizerOptions& options);
+
 // A named set of parameters trained at lr() * lr_mult (e.g. 0.01 for pretrained convs).
 struct OptimizerParamGroup {
   std::string name;

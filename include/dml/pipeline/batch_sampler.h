@@ -31,20 +31,26 @@
 #include <cstdint>
 #include <vector>
 
+#include "dml/util/class_blocks.h"
+
 namespace dml {
 
 struct BatchPlanOptions {
   int64_t replicas = 1;    // total replicas R in the job
-  int64_t batch_size = 70; // per replica, B (multiple of batch_k)
-  int64_t batch_k = 5;
-  uint64_t seed = 123;
+  int64_t batch_size = 70; // per replica, B (multiple of blocks.batch_k); the reference's default
+  ClassBlocks blocks;      // k = blocks.batch_k rows per class block
+  uint64_t seed = 123;     // the reference's default seed
 };
+
+// The rules that need no data: replicas >= 1, the block layout (validate_class_blocks), batch_size a
+// positive multiple of batch_k holding at least 2 classes (negatives come from other classes), and a
+// global batch below 2^31 rows. Throws OptionError naming the field ("replicas", "batch_size", "batch_k").
+void validate_batch_plan(const BatchPlanOptions& options);
 
 class GlobalBatchSampler {
  public:
-  // labels: [N] row -> class in 0..num_classes-1. Validates (dml::Error naming the flag and the fix):
-  // replicas >= 1, batch_k >= 1, batch_size >= 1 and batch_size % batch_k == 0, every label in range,
-  // at least one class with images, B/k <= number of classes with at least one image. Classes with fewer
+  // labels: [N] row -> class in 0..num_classes-1. Validates validate_batch_plan(options), every label in
+  // range, at least one class with images, B/k <= number of classes with at least one image. Classes with fewer
   // than batch_k images: one warning (log tag "data", rank 0 only) saying how many, then drawn with replacement.
   GlobalBatchSampler(const std::vector<int64_t>& labels, int64_t num_classes, const BatchPlanOptions& options);
 

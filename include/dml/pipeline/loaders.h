@@ -13,6 +13,10 @@ namespace dml {
 
 class OrderedPrefetcher;
 
+// workers >= 1 loader threads and prefetch >= 2 batches in flight. Throws OptionError ("workers",
+// "prefetch").
+void validate_loader_threads(int workers, int prefetch);
+
 // Training loader: the batches of steps first_step, first_step+1, ... for one replica. Batch of step s:
 // rows = sampler.replica_rows(s, replica); image i = augment_image(read(rows[i]), augment, seed, s,
 // replica*B + i); labels[i] = source.labels[rows[i]]; global_indices[i] = replica*B + i.

@@ -1,31 +1,43 @@
 #pragma once
-// Which devices this rank's replicas run on, and what the launcher says about this process.
-#include <torch/torch.h>
+// Which devices this rank's replicas run on. Resolved once, at start-up, from the device request and
+// the launcher's local rank (before the communicator exists, which needs to know whether its tensors
+// live on a GPU); the Trainer receives the result and checks it across ranks.
+#include <c10/core/Device.h>
 
 #include <vector>
 
-#include "dml/cli/options.h"
-
 namespace dml {
 
-// --gpus "auto": the GPU of the local rank when CUDA is available, else the CPU; "" or "cpu": the CPU
-// (--cpu-replicas replicas); "0,2": those GPUs, one replica each. Errors name --gpus and the fix.
-std::vector<torch::Device> resolve_replica_devices(const RunOptions& run, int local_rank);
-
-// Rank and local rank from the launcher's environment (Open MPI, PMIx, Slurm); 0 without a launcher.
-// Used before MPI is initialised (device choice, logging of option errors).
-int rank_from_environment();
-int local_rank_from_environment();
-
-// --threads, or the cores of this node divided by the ranks on it (at least 1).
-int resolve_thread_count(const RunOptions& run, int local_size);
-
-}  // namespace dml
-
-namespace dml {
 class Communicator;
-// resolve_replica_devices for this rank, then checks across ranks: every rank has the same number
-// of replicas (the global batch layout depends on it), and CUDA replicas across several ranks need
-// the NCCL backend. Collective: every rank calls it.
-std::vector<torch::Device> resolve_replica_devices_checked(const RunOptions& run, Communicator& comm);
+
+struct DeviceRequest {
+  enum class Kind {
+    kAuto,         // the GPU of the local rank when this node has one, else the CPU
+    kCpu,          // cpu_replicas replicas on the CPU
+    kGpuList,      // the GPUs in `gpus`, one replica each (one process per node)
+    kGpusPerRank,  // local rank r drives GPUs r*gpus_per_rank .. r*gpus_per_rank + gpus_per_rank - 1
+  };
+  Kind kind = Kind::kAuto;
+  std::vector<int> gpus;   // kGpuList
+  int gpus_per_rank = 1;   // kGpusPerRank
+  int cpu_replicas = 1;    // kCpu, and kAuto on a node without a GPU
+};
+
+// The replica devices for a process of local rank `local_rank` on a node with `device_count` CUDA
+// devices (0 = none). A pure function, so the mapping is testable without a GPU. Throws OptionError
+// ("gpus", "gpus_per_rank" or "cpu_replicas") for a GPU request on a node without GPUs, an index out of
+// range, a repeated index, or a non-positive count.
+std::vector<c10::Device> plan_replica_devices(const DeviceRequest& request, int local_rank, int device_count);
+
+// plan_replica_devices with this node's CUDA device count.
+std::vector<c10::Device> resolve_replica_devices(const DeviceRequest& request, int local_rank);
+
+// Collective (every rank calls it): every rank drives the same number of replicas (the global batch
+// layout depends on it), and GPU replicas on several ranks need a communicator whose tensors live on
+// the GPU of the rank's first replica (Communicator::cuda_device()). Throws dml::Error otherwise.
+void check_replica_devices(const std::vector<c10::Device>& devices, Communicator& comm);
+
+// `requested` torch threads when > 0, else the cores of this node divided by the ranks on it (>= 1).
+int resolve_thread_count(int requested, int local_size);
+
 }  // namespace dml

@@ -22,10 +22,11 @@ class DistributedObjective {
   DistributedObjective(Communicator& comm, MarginLoss loss, SamplingOptions sampling, uint64_t seed);
 
   // local_embeddings: float32 [Bl, D] of this rank's replicas concatenated in replica order, on the
-  // communicator's device. global_labels: int64 [W*Bl] on the same device, the labels of the whole
-  // global batch in rank-major order (every rank knows them from the global sampler, so they need
-  // no communication). Every rank has the same Bl. Collectives (lock-step): all_gather, all_reduce.
-  ObjectiveResult compute(const torch::Tensor& local_embeddings, const torch::Tensor& global_labels, uint64_t step);
+  // communicator's device. global_labels: [W*Bl] host labels of the whole global batch in rank-major
+  // order (every rank knows them from the global sampler, so they need no communication); they are
+  // checked against the class-block layout here, on the host, then copied to the device. Every rank
+  // has the same Bl. Collectives (lock-step): all_gather, all_reduce.
+  ObjectiveResult compute(const torch::Tensor& local_embeddings, const std::vector<int64_t>& global_labels, uint64_t step);
 
  private:
   Communicator& comm_;

@@ -13,17 +13,23 @@
 
 namespace dml {
 
+// The crop, channels, loader threads and seed follow the training run's (the configuration builder
+// copies them from AugmentOptions, DataConfig and BatchPlanOptions), so they have no defaults here.
 struct EvalConfig {
-  int64_t batch_size = 128;
-  int64_t crop_size = 224;
-  int64_t out_channels = 3;
-  int workers = 2;
+  int64_t batch_size = 128;                   // images per forward (no autograd: larger than training's)
+  int64_t crop_size = 0;                      // center crop; the training crop
+  int64_t out_channels = 0;                   // the model's input channels
+  int workers = 0;                            // loader threads
   int prefetch = 2;
-  std::vector<int64_t> ks = {1, 2, 4, 8, 16};
-  bool nmi = false;
-  uint64_t seed = 123;
-  int64_t max_images = 0;  // 0 = all
+  std::vector<int64_t> ks = {1, 2, 4, 8, 16};  // Recall@K list (the reference's)
+  bool nmi = false;                           // also NMI of k-means (k = test classes)
+  uint64_t seed = 0;                          // k-means seed; the run's seed
+  int64_t max_images = 0;                     // evaluate on a subset of this many images (0 = all)
 };
+
+// ks non-empty with every K >= 1, batch_size >= 1, max_images >= 0. Throws OptionError ("ks",
+// "batch_size", "max_images").
+void validate_eval_config(const EvalConfig& config);
 
 class Evaluator {
  public:

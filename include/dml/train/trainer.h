@@ -5,9 +5,9 @@
 // same epochs.
 #include <memory>
 
-#include "dml/cli/options.h"
 #include "dml/dist/communicator.h"
 #include "dml/eval/retrieval_metrics.h"
+#include "dml/train/train_config.h"
 
 namespace dml {
 
@@ -24,8 +24,10 @@ struct TrainSummary {
 class Trainer {
  public:
   // Opens the data, builds and synchronises the model, optimisers and loaders, and restores
-  // --resume; validates everything that needs the data before any training work.
-  Trainer(const TrainOptions& options, Communicator& comm);
+  // config.run.resume; validates everything that needs the data before any training work. The
+  // configuration comes complete from the edge (make_train_config); the Trainer sets only the fields
+  // that depend on the job (see TrainConfig).
+  Trainer(const TrainConfig& config, Communicator& comm);
   ~Trainer();
   TrainSummary run();
 

@@ -54,14 +54,16 @@ ncclDataType_t nccl_type(const at::Tensor& t) {
 
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator() : mpi_(make_mpi_comms()) {
+  explicit NcclCommunicator(int cuda_device) : mpi_(make_mpi_comms()) {
     const int devices = static_cast<int>(c10::cuda::device_count());
     check(devices > 0, "dist/nccl: rank ", mpi_.rank, " sees no CUDA device; use the mpi backend on CPU ranks");
     if (mpi_.local_size > devices) {
       log::warn("dist", str(mpi_.local_size, " ranks on this node share ", devices,
                             " GPUs; NCCL needs one GPU per rank: start at most ", devices, " ranks per node"));
     }
-    device_ = static_cast<c10::DeviceIndex>(mpi_.local_rank % devices);
+    check(cuda_device < devices, "dist/nccl: rank ", mpi_.rank, " was asked to bind cuda:", cuda_device, " but sees only ",
+          devices, " GPUs");
+    device_ = static_cast<c10::DeviceIndex>(cuda_device >= 0 ? cuda_device : mpi_.local_rank % devices);
     c10::cuda::set_device(device_);
     c10::cuda::CUDAGuard guard(device_);
     // Rank 0 makes the unique id; its status travels with it so that a failure there fails every
@@ -182,6 +184,8 @@ class NcclCommunicator final : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator() { return std::make_unique<NcclCommunicator>(); }
+std::unique_ptr<Communicator> make_nccl_communicator(int cuda_device) {
+  return std::make_unique<NcclCommunicator>(cuda_device);
+}
 
 }  // namespace dml::dist
