@@ -22,9 +22,9 @@ namespace {
 
 // A generator seeded from the counter RNG, one per parameter ordinal.
 at::Generator generator_for(uint64_t seed, uint64_t ordinal) {
-  const RngKey key{seed, RngStream::kInit, 0};
-  const uint64_t hi = random_u32(key, ordinal, 0);
-  const uint64_t lo = random_u32(key, ordinal, 1);
+  const RngKey key{seed, RngStream::kInit, /*step=*/0};
+  const uint64_t hi = random_u32(key, ordinal, /*draw=*/0);
+  const uint64_t lo = random_u32(key, ordinal, /*draw=*/1);
   return at::make_generator<at::CPUGeneratorImpl>((hi << 32) | lo);
 }
 

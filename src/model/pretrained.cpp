@@ -39,9 +39,19 @@ std::string shape_string(at::IntArrayRef shape) {
   return out.str();
 }
 
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, /*pos=*/0) == 0; }
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Enough names to recognise the pattern (a whole stage, a family's naming) without flooding the
+// message with the ~900 tensors of a resnet152.
+constexpr size_t kNamesShown = 12;
+
 std::string name_list(const std::vector<std::string>& names) {
   std::string out;
-  const size_t shown = std::min<size_t>(names.size(), 12);
+  const size_t shown = std::min(names.size(), kNamesShown);
   for (size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + names[i];
   if (names.size() > shown) out += str(", ... (", names.size(), " in all)");
   return out;
@@ -79,7 +89,7 @@ void check_pretrained_file_exists(const std::string& model_name, const std::stri
                             " (--pretrained-path, default $DML_PRETRAINED_DIR/<model>.pt or "
                             "~/.cache/dml/pretrained/<model>.pt); create the file with:\n  ",
                             convert_command(model_name, path));
-  if (model_name.size() > 3 && model_name.compare(model_name.size() - 3, 3, "_v2") == 0) {
+  if (ends_with(model_name, "_v2")) {
     message += str("\nnote: torchvision has no ", model_name,
                    " weights; use a *_v1 model for ImageNet weights, or write a dict name -> tensor "
                    "with this backbone's names yourself");
@@ -107,7 +117,7 @@ void load_pretrained_backbone(torch::nn::Module& backbone, const std::string& pa
     }
   }
   for (const auto& [name, tensor] : file) {
-    if (name.rfind("fc.", 0) == 0) continue;  // the ImageNet classifier; we use our own head
+    if (starts_with(name, "fc.")) continue;  // the ImageNet classifier; we use our own head
     if (own.count(name) == 0) unexpected.push_back(name);
   }
   std::string problems;
