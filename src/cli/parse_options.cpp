@@ -75,6 +75,7 @@ po::options_description make_description(TrainOptions& o, ListFlags& lists, std:
       ("iterations-per-epoch", value(&c.run.iterations_per_epoch), "sampled batches per epoch")
       ("recall-k", po::value(&lists.recall_k)->default_value(cli::join(c.eval.ks)), "K values of Recall@K")
       ("nmi", cli::switch_value(&c.eval.nmi), "also compute NMI of k-means on the test embeddings")
+      ("kmeans-restarts", value(&c.eval.kmeans_restarts), "k-means++ starts for NMI; the lowest inertia wins")
       ("sampler-cutoff", value(&c.sampling.cutoff), "lower distance cutoff of distance-weighted sampling")
       ("nonzero-loss-cutoff", value(&c.sampling.nonzero_loss_cutoff), "negatives must be closer than this")
       ("adam-epsilon", value(&c.network_optimizer.epsilon), "Adam epsilon (added to the uncorrected sqrt(v))")
@@ -172,6 +173,7 @@ std::string describe_options(const TrainOptions& o) {
   line("eval-untrained", c.run.eval_untrained);
   line("recall-k", cli::join(c.eval.ks));
   line("nmi", c.eval.nmi);
+  line("kmeans-restarts", c.eval.kmeans_restarts);
   line("save-model-prefix", c.run.save_model_prefix);
   line("resume", c.run.resume);
   line("metrics-file", c.run.metrics_file);

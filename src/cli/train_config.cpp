@@ -5,6 +5,7 @@
 
 #include "dml/dist/communicator.h"
 #include "dml/train/devices.h"
+#include "cli/device_flags.h"
 #include "dml/util/error.h"
 
 namespace dml {
@@ -33,17 +34,20 @@ const FlagMap& default_flags() {
       {"gpus_per_rank", "--gpus-per-rank"},
       {"iterations_per_epoch", "--iterations-per-epoch"},
       {"kind", "--optimizer"},
+      {"kmeans_restarts", "--kmeans-restarts"},
       {"ks", "--recall-k"},
       {"log_interval", "--log-interval"},
       {"lr", "--lr"},
       {"margin", "--margin"},
       {"max_images", "--max-test-images"},
       {"max_steps", "--max-steps"},
+      {"metrics_file", "--metrics-file"},
       {"momentum", "--momentum"},
       {"name", "--model"},
       {"nonzero_loss_cutoff", "--nonzero-loss-cutoff"},
       {"prefetch", "--prefetch"},
       {"save_model_prefix", "--save-model-prefix"},
+      {"seed", "--seed"},
       {"step_epochs", "--steps"},
       {"threads", "--threads"},
       {"weight_decay", "--wd"},
@@ -69,7 +73,13 @@ void with_flags(F&& validate, const FlagMap& overrides = {}) {
   }
 }
 
-DeviceRequest device_request(const TrainOptions& o) {
+}  // namespace
+
+DeviceRequest cli::device_request(const std::string& gpus, int gpus_per_rank, int cpu_replicas) {
+  const struct {
+    const std::string& gpus;
+    int gpus_per_rank, cpu_replicas;
+  } o{gpus, gpus_per_rank, cpu_replicas};  // the flags' values, under the names the messages use
   DeviceRequest request;
   request.cpu_replicas = o.cpu_replicas;
   if (o.gpus_per_rank > 0) {
@@ -97,7 +107,13 @@ DeviceRequest device_request(const TrainOptions& o) {
   return request;
 }
 
-}  // namespace
+std::vector<c10::Device> cli::resolve_devices(const DeviceRequest& request, int local_rank) {
+  std::vector<c10::Device> devices;
+  with_flags([&] { devices = resolve_replica_devices(request, local_rank); });
+  return devices;
+}
+
+std::string cli::flagged(const OptionError& e) { return flag_message(e, {}); }
 
 TrainConfig make_train_config_without_devices(const TrainOptions& o) {
   TrainConfig c = o.config;
@@ -116,7 +132,7 @@ TrainConfig make_train_config_without_devices(const TrainOptions& o) {
   c.beta_optimizer.weight_decay = 0;  // beta is not decayed (the reference gives it its own trainer)
   c.beta_optimizer.momentum = c.network_optimizer.momentum;
   // Evaluation runs forward only, so it takes larger batches than training.
-  c.eval.batch_size = std::max<int64_t>(c.batches.batch_size, 64);
+  c.eval.batch_size = evaluation_batch_size(c.batches.batch_size);
   c.eval.crop_size = o.crop_size;
   c.eval.out_channels = c.model.in_channels;
   c.eval.workers = c.data.workers;
@@ -135,19 +151,18 @@ TrainConfig make_train_config_without_devices(const TrainOptions& o) {
   check(o.crop_size >= 1, "--crop-size is ", o.crop_size, "; use a positive crop");
   check(o.threads >= 0, "--threads is ", o.threads, "; use 0 (cores / ranks on this node) or a positive count");
   with_flags([&] { parse_backend(o.backend); });
-  device_request(o);  // syntax of --gpus / --gpus-per-rank
+  cli::device_request(o.gpus, o.gpus_per_rank, o.cpu_replicas);  // syntax of --gpus / --gpus-per-rank
   return c;
 }
 
 TrainConfig make_train_config(const TrainOptions& o, int local_rank) {
   TrainConfig c = make_train_config_without_devices(o);
-  const DeviceRequest request = device_request(o);
-  with_flags([&] { c.devices = resolve_replica_devices(request, local_rank); });
+  c.devices = cli::resolve_devices(cli::device_request(o.gpus, o.gpus_per_rank, o.cpu_replicas), local_rank);
   return c;
 }
 
 std::string describe_error(const std::exception& error) {
-  if (const auto* option = dynamic_cast<const OptionError*>(&error)) return flag_message(*option, {});
+  if (const auto* option = dynamic_cast<const OptionError*>(&error)) return cli::flagged(*option);
   return error.what();
 }
 

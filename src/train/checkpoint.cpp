@@ -1,6 +1,7 @@
 #include "dml/train/checkpoint.h"
 
 #include <filesystem>
+#include <sstream>
 
 #include "dml/util/atomic_file.h"
 #include "dml/util/error.h"
@@ -48,9 +49,12 @@ torch::serialize::InputArchive open_archive(const std::string& path, const torch
   return archive;
 }
 
-void expect_equal(const std::string& path, const std::string& field, const std::string& found, const std::string& expected) {
-  check(found == expected, path, ": ", field, " is ", found, " in the checkpoint but ", expected,
-        " in this run; resume with the same ", field, " (or start a new run without --resume)");
+// `field` is the run option's name (OptionError field, mapped to its flag by the command line),
+// `what` says it in words.
+void expect_equal(const std::string& path, const char* field, const char* what, const std::string& found,
+                  const std::string& expected) {
+  check_option(found == expected, field, path, ": ", what, " is ", found, " in the checkpoint but ", expected,
+               " in this run; resume with the same ", what, " (or start a new run without resuming)");
 }
 
 torch::Device device_of(torch::nn::Module& module) {
@@ -71,7 +75,7 @@ void load_module(torch::serialize::InputArchive& archive, const std::string& key
     module.load(nested);
   } catch (const c10::Error& e) {
     throw Error(str(path, ": '", key, "' does not match this run's model (", e.what_without_backtrace(),
-                    "); resume with the same --model, --embed-dim, --small-input-stem and data"));
+                    "); resume with the same model, embedding size, input stem and data"));
   }
   auto check_shape = [&](const std::string& name, const torch::Tensor& t) {
     for (const auto& [n, shape] : shapes) {
@@ -107,15 +111,15 @@ void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& los
 TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, Optimizer& net_optimizer,
                               Optimizer* beta_optimizer, const RunSignature& expected) {
   auto archive = open_archive(path, device_of(*net));
-  expect_equal(path, "--model", read_string(archive, "meta/model", path), expected.model);
-  expect_equal(path, "--embed-dim", std::to_string(read_int(archive, "meta/embed_dim", path)), std::to_string(expected.embed_dim));
-  expect_equal(path, "--batch-size", std::to_string(read_int(archive, "meta/batch_size", path)), std::to_string(expected.batch_size));
-  expect_equal(path, "--batch-k", std::to_string(read_int(archive, "meta/batch_k", path)), std::to_string(expected.batch_k));
-  expect_equal(path, "number of replicas (ranks x devices)", std::to_string(read_int(archive, "meta/total_replicas", path)),
+  expect_equal(path, "name", "model", read_string(archive, "meta/model", path), expected.model);
+  expect_equal(path, "embed_dim", "embedding size", std::to_string(read_int(archive, "meta/embed_dim", path)), std::to_string(expected.embed_dim));
+  expect_equal(path, "batch_size", "batch size", std::to_string(read_int(archive, "meta/batch_size", path)), std::to_string(expected.batch_size));
+  expect_equal(path, "batch_k", "batch_k", std::to_string(read_int(archive, "meta/batch_k", path)), std::to_string(expected.batch_k));
+  expect_equal(path, "replicas", "number of replicas (ranks x devices)", std::to_string(read_int(archive, "meta/total_replicas", path)),
                std::to_string(expected.total_replicas));
-  expect_equal(path, "--seed", std::to_string(read_int(archive, "meta/seed", path)), std::to_string(expected.seed));
-  expect_equal(path, "--optimizer", read_string(archive, "meta/optimizer", path), expected.optimizer);
-  expect_equal(path, "--iterations-per-epoch", std::to_string(read_int(archive, "meta/iterations_per_epoch", path)),
+  expect_equal(path, "seed", "seed", std::to_string(read_int(archive, "meta/seed", path)), std::to_string(expected.seed));
+  expect_equal(path, "kind", "optimizer", read_string(archive, "meta/optimizer", path), expected.optimizer);
+  expect_equal(path, "iterations_per_epoch", "iterations per epoch", std::to_string(read_int(archive, "meta/iterations_per_epoch", path)),
                std::to_string(expected.iterations_per_epoch));
   load_module(archive, "model", *net, path);
   load_module(archive, "loss", *loss, path);
@@ -137,6 +141,20 @@ void save_inference_model(const std::string& path, EmbeddingNet& net, const RunS
   net->save(model_archive);
   archive.write("model", model_archive);
   write_file_atomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  auto archive = open_archive(path, torch::kCPU);
+  CheckpointInfo info;
+  info.model = read_string(archive, "meta/model", path);
+  info.embed_dim = read_int(archive, "meta/embed_dim", path);
+  std::istringstream lines(read_string(archive, "meta/options", path));
+  std::string line;
+  while (std::getline(lines, line)) {
+    const size_t eq = line.find(" = ");
+    if (eq != std::string::npos) info.options[line.substr(0, eq)] = line.substr(eq + 3);
+  }
+  return info;
 }
 
 void load_inference_model(const std::string& path, EmbeddingNet& net) {

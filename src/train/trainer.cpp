@@ -188,7 +188,7 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
 void Trainer::State::evaluate(int64_t epoch, bool untrained, bool select_best) {
   synchronize_buffers();
   const auto start = Clock::now();
-  RetrievalMetrics metrics = evaluator->evaluate(replicas->primary(), devices().front());
+  RetrievalMetrics metrics = evaluator->evaluate(*replicas).metrics;
   replicas->train(true);
   if (comm.rank() != 0) return;
   const std::string label = untrained ? "untrained" : "epoch " + std::to_string(epoch);

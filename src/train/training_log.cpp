@@ -35,7 +35,7 @@ TrainingLog::TrainingLog(bool enabled, const std::string& metrics_file, bool pro
     : enabled_(enabled), progress_bar_(enabled && progress_bar && log::stderr_is_terminal()) {
   if (enabled_ && !metrics_file.empty()) {
     metrics_.open(metrics_file, std::ios::app);
-    check(metrics_.good(), "--metrics-file ", metrics_file, ": cannot open for appending; check the directory exists and is writable");
+    check_option(metrics_.good(), "metrics_file", "metrics file ", metrics_file, ": cannot open for appending; check the directory exists and is writable");
   }
 }
 

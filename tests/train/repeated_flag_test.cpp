@@ -13,7 +13,7 @@ namespace {
 std::vector<std::string> tiny_run(const TempDir& dir) {
   return {"--data-path", dir.file("data"), "--model", "small_convnet_nobn", "--crop-size", "14", "--embed-dim", "8",
           "--batch-size", "8", "--batch-k", "4", "--threads", "1", "--workers", "1", "--no-progress",
-          "--iterations-per-epoch", "50", "--epochs", "1", "--max-test-images", "16",
+          "--iterations-per-epoch", "50", "--epochs", "1", "--max-test-images", "16", "--recall-k", "1,4",
           "--save-model-prefix", dir.file("m"), "--max-steps", "5"};
 }
 

@@ -4,6 +4,7 @@
 //   update counts, epoch/step (the sampler and every random draw are keyed by (seed, step), so the
 //   step is the whole sampler and RNG position), best Recall@1, and the resolved options.
 // <prefix>-best.pt: the model for inference (parameters, buffers, model name, embedding size).
+#include <map>
 #include <string>
 
 #include "dml/loss/margin_loss.h"
@@ -41,6 +42,17 @@ TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, Margin
                               Optimizer* beta_optimizer, const RunSignature& expected);
 
 void save_inference_model(const std::string& path, EmbeddingNet& net, const RunSignature& signature);
+// What a <prefix>-best.pt or -last.pt says about the run that wrote it, read without building a
+// model. `options` holds the "key = value" lines of every resolved option (e.g. "small-input-stem",
+// "crop-size", "data-path"). Throws dml::Error naming the file when it is missing, is not a dml
+// checkpoint, or has another format version.
+struct CheckpointInfo {
+  std::string model;
+  int64_t embed_dim = 0;
+  std::map<std::string, std::string> options;
+};
+CheckpointInfo read_checkpoint_info(const std::string& path);
+
 // Loads a <prefix>-best.pt (or -last.pt) model's parameters and buffers into `net`.
 void load_inference_model(const std::string& path, EmbeddingNet& net);
 

@@ -10,6 +10,7 @@
 #include "dml/model/embedding_net.h"
 #include "dml/pipeline/loaders.h"
 #include "dml/pipeline/normalize.h"
+#include "dml/train/replica_group.h"
 
 namespace dml {
 
@@ -23,6 +24,7 @@ struct EvalConfig {
   int prefetch = 2;
   std::vector<int64_t> ks = {1, 2, 4, 8, 16};  // Recall@K list (the reference's)
   bool nmi = false;                           // also NMI of k-means (k = test classes)
+  int64_t kmeans_restarts = 10;               // k-means++ starts for NMI; the lowest inertia wins
   uint64_t seed = 0;                          // k-means seed; the run's seed
   int64_t max_images = 0;                     // evaluate on a subset of this many images (0 = all)
 };
@@ -31,22 +33,49 @@ struct EvalConfig {
 // "batch_size", "max_images").
 void validate_eval_config(const EvalConfig& config);
 
+// The rows a subset of `max_images` evaluates: i * n / max_images for i < max_images, an evenly
+// spaced subset so that a quick evaluation still sees every class in proportion; all rows when
+// max_images is 0 or >= n.
+std::vector<int64_t> evaluated_rows(int64_t n, int64_t max_images);
+
+// The evaluation batch for a training batch: forward-only passes take at least 64 images.
+int64_t evaluation_batch_size(int64_t training_batch_size);
+
+struct Evaluation {
+  RetrievalMetrics metrics;  // rank 0 only (other ranks: default)
+  // Rank 0 only: float32 [N, D] CPU embeddings of the evaluated rows in row order (the gallery), and
+  // of the query rows in query/gallery mode (undefined otherwise).
+  torch::Tensor embeddings, query_embeddings;
+};
+
+// Exact distributed evaluation. The evaluated rows are cut into batches of config.batch_size in row
+// order; the batches are split contiguously over every replica of every rank (replica q of R takes
+// batches [q*B/R, (q+1)*B/R)), each replica embeds its batches on its device in its own thread, and
+// the embeddings are gathered in row order, padding removed before any metric. An image is always
+// embedded in the same batch whatever the number of ranks and replicas, so the metrics do not depend
+// on them. Same-set protocol (a query is excluded from its own neighbours), or, with a query source,
+// query against gallery (nothing excluded).
 class Evaluator {
  public:
-  Evaluator(Communicator& comm, ImageSource test_source, EvalConfig config);
+  // Throws when a source has fewer than 2 classes among its evaluated rows, or a K of config.ks is
+  // larger than the gallery (same-set: the gallery of a query is the other N - 1 images).
+  Evaluator(Communicator& comm, ImageSource gallery, EvalConfig config, const ImageSource* query = nullptr);
 
-  // Every rank calls it (lock-step collectives). Puts `net` in eval mode and leaves it there.
-  // Returns the metrics on rank 0; other ranks get a default RetrievalMetrics.
-  RetrievalMetrics evaluate(EmbeddingNet& net, const torch::Device& device);
-
-  int64_t num_images() const { return static_cast<int64_t>(source_.labels.size()); }
+  // Every rank calls it (lock-step collectives). Puts the replicas in eval mode and leaves them there.
+  Evaluation evaluate(ReplicaGroup& replicas);
+  int64_t num_images() const { return static_cast<int64_t>(gallery_.labels.size()); }
+  int64_t num_query_images() const { return has_query_ ? static_cast<int64_t>(query_.labels.size()) : 0; }
+  // Rows of the gallery (and query) source that are evaluated, in order (evaluated_rows).
+  const std::vector<int64_t>& rows() const { return gallery_rows_; }
+  const std::vector<int64_t>& query_rows() const { return query_rows_; }
 
  private:
-  // float32 [rows, D] on CPU: the embeddings of source rows [begin, end).
-  torch::Tensor embed_rows(EmbeddingNet& net, const torch::Device& device, int64_t begin, int64_t end);
+  torch::Tensor embed(const ImageSource& source, ReplicaGroup& replicas);
 
   Communicator& comm_;
-  ImageSource source_;  // already restricted to the evaluated subset
+  ImageSource gallery_, query_;  // already restricted to the evaluated rows
+  std::vector<int64_t> gallery_rows_, query_rows_;
+  bool has_query_ = false;
   EvalConfig config_;
 };
 
