@@ -70,7 +70,8 @@ CheckpointEvaluationResult evaluate_checkpoint(const CheckpointEvaluationConfig&
   CheckpointEvaluationResult result;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.images = evaluator.num_images() + evaluator.num_query_images();
-  result.images_per_sec = static_cast<double>(result.images) / std::max(result.seconds, 1e-9);
+  result.embed_seconds = evaluation.embed_seconds;
+  result.images_per_sec = static_cast<double>(result.images) / std::max(result.embed_seconds, 1e-9);
   if (comm.rank() == 0) {
     result.metrics = evaluation.metrics;
     if (!c.metrics_json.empty()) {

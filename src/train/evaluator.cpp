@@ -1,5 +1,6 @@
 #include "dml/train/evaluator.h"
 
+#include <chrono>
 #include <set>
 #include <thread>
 
@@ -139,15 +140,20 @@ torch::Tensor Evaluator::embed(const ImageSource& source, ReplicaGroup& replicas
 Evaluation Evaluator::evaluate(ReplicaGroup& replicas) {
   replicas.train(false);
   Evaluation result;
+  const auto start = std::chrono::steady_clock::now();
   result.embeddings = embed(gallery_, replicas);
   if (has_query_) result.query_embeddings = embed(query_, replicas);
+  result.embed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (comm_.rank() != 0) return Evaluation{};
   const torch::Tensor gallery_labels = torch::tensor(gallery_.labels, torch::kInt64);
   if (has_query_) {
     result.metrics = compute_query_gallery_metrics(result.query_embeddings, torch::tensor(query_.labels, torch::kInt64),
                                                    result.embeddings, gallery_labels, config_.ks);
   } else {
-    result.metrics = compute_retrieval_metrics(result.embeddings, gallery_labels, config_.ks, config_.nmi, config_.seed);
+    KMeansOptions kmeans;
+    kmeans.restarts = config_.kmeans_restarts;
+    result.metrics = compute_retrieval_metrics(result.embeddings, gallery_labels, config_.ks, config_.nmi, config_.seed,
+                                               /*block_rows=*/0, kmeans);
   }
   return result;
 }

@@ -135,6 +135,23 @@ TEST_F(DistEval, ExportReadsBackInH5py) {
   EXPECT_NE(check.output.find("ok"), std::string::npos) << check.output;
 }
 
+// The model in Python: launch/export_torchscript.py's module, fed the same images, gives dist_eval's
+// exported embeddings within 1e-5.
+TEST_F(DistEval, TorchScriptInPythonEqualsDistEval) {
+  const std::string out = dir_->file("ts-export.h5"), model = dir_->file("model.ts");
+  const CommandResult r = run_dist_eval({"--checkpoint", dir_->file("m-best.pt"), "--export", out, "--recall-k", "1",
+                                         "--threads", "1"},
+                                        0);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const CommandResult exported =
+      run_python_file("launch/export_torchscript.py", {"--checkpoint", dir_->file("m-best.pt"), "--out", model});
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  const CommandResult check =
+      run_python_file("tests/train/python/check_torchscript_export.py", {model, out, dir_->file("data"), "test"});
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("ok"), std::string::npos) << check.output;
+}
+
 TEST_F(DistEval, BadInputNamesTheFileAndTheFixAndOverwritesNothing) {
   const std::string best = dir_->file("m-best.pt");
   CommandResult r = run_dist_eval({"--checkpoint", best, "--model", "resnet18_v1"}, 0);

@@ -29,9 +29,10 @@ struct CheckpointEvaluationConfig {
 
 struct CheckpointEvaluationResult {
   RetrievalMetrics metrics;  // rank 0
-  int64_t images = 0;        // embedded images (query + gallery)
-  double images_per_sec = 0;
-  double seconds = 0;
+  int64_t images = 0;          // embedded images (query + gallery)
+  double embed_seconds = 0;    // embedding only (loading, forward, gather)
+  double images_per_sec = 0;   // images / embed_seconds
+  double seconds = 0;          // embedding and metrics
 };
 
 // Collective: every rank calls it. Output paths are checked before any work (existing files are

@@ -24,7 +24,7 @@ struct EvalConfig {
   int prefetch = 2;
   std::vector<int64_t> ks = {1, 2, 4, 8, 16};  // Recall@K list (the reference's)
   bool nmi = false;                           // also NMI of k-means (k = test classes)
-  int64_t kmeans_restarts = 10;               // k-means++ starts for NMI; the lowest inertia wins
+  int64_t kmeans_restarts = KMeansOptions{}.restarts;  // k-means++ starts for NMI; the lowest inertia wins
   uint64_t seed = 0;                          // k-means seed; the run's seed
   int64_t max_images = 0;                     // evaluate on a subset of this many images (0 = all)
 };
@@ -46,6 +46,7 @@ struct Evaluation {
   // Rank 0 only: float32 [N, D] CPU embeddings of the evaluated rows in row order (the gallery), and
   // of the query rows in query/gallery mode (undefined otherwise).
   torch::Tensor embeddings, query_embeddings;
+  double embed_seconds = 0;  // wall time of embedding (loading + forward + gather), without the metrics
 };
 
 // Exact distributed evaluation. The evaluated rows are cut into batches of config.batch_size in row
