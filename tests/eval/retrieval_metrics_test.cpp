@@ -3,7 +3,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <tuple>
 
 #include "dml/eval/retrieval_metrics.h"
 #include "dml/util/counter_rng.h"
@@ -87,31 +89,52 @@ std::pair<at::Tensor, at::Tensor> random_case(bool integers, int64_t n, int64_t 
   return {x.contiguous(), y};
 }
 
-// Independent NumPy computation (tests/eval/python/retrieval_metrics_reference.py): float64 distance
-// matrix from direct differences, stable argsort.
-std::vector<double> numpy_metrics(const at::Tensor& x, const at::Tensor& y, const std::vector<int64_t>& ks) {
-  test::TempDir dir;
-  {
-    std::ofstream out(dir.file("data.txt"));
-    auto xd = x.to(torch::kFloat64);
-    for (int64_t i = 0; i < x.size(0); ++i) {
-      char buffer[40];
-      for (int64_t j = 0; j < x.size(1); ++j) {
-        std::snprintf(buffer, sizeof(buffer), "%.17g ", xd[i][j].item<double>());
-        out << buffer;
-      }
-      out << y[i].item<int64_t>() << "\n";
+// Embeddings as a text matrix for the NumPy references: one row per item, its values (%.17g) then its label.
+void write_rows(const std::string& path, const at::Tensor& x, const at::Tensor& y) {
+  std::ofstream out(path);
+  auto xd = x.to(torch::kFloat64);
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    char buffer[40];
+    for (int64_t j = 0; j < x.size(1); ++j) {
+      std::snprintf(buffer, sizeof(buffer), "%.17g ", xd[i][j].item<double>());
+      out << buffer;
     }
+    out << y[i].item<int64_t>() << "\n";
   }
+}
+
+std::string join_ks(const std::vector<int64_t>& ks) {
   std::string ks_text;
   for (int64_t k : ks) ks_text += (ks_text.empty() ? "" : ",") + std::to_string(k);
-  auto result = test::run_python_file("tests/eval/python/retrieval_metrics_reference.py", {dir.file("data.txt"), ks_text});
+  return ks_text;
+}
+
+std::vector<double> parse_values(const test::CommandResult& result) {
   EXPECT_EQ(result.exit_code, 0) << result.output;
   std::istringstream in(result.output);
   std::vector<double> values;
   double v = 0;
   while (in >> v) values.push_back(v);
   return values;
+}
+
+// Independent NumPy computation (tests/eval/python/retrieval_metrics_reference.py): float64 distance
+// matrix from direct differences, stable argsort.
+std::vector<double> numpy_metrics(const at::Tensor& x, const at::Tensor& y, const std::vector<int64_t>& ks) {
+  test::TempDir dir;
+  write_rows(dir.file("data.txt"), x, y);
+  return parse_values(
+      test::run_python_file("tests/eval/python/retrieval_metrics_reference.py", {dir.file("data.txt"), join_ks(ks)}));
+}
+
+// The same for a query set against a gallery (tests/eval/python/query_gallery_reference.py).
+std::vector<double> numpy_query_gallery_metrics(const at::Tensor& xq, const at::Tensor& yq, const at::Tensor& xg,
+                                                const at::Tensor& yg, const std::vector<int64_t>& ks) {
+  test::TempDir dir;
+  write_rows(dir.file("query.txt"), xq, yq);
+  write_rows(dir.file("gallery.txt"), xg, yg);
+  return parse_values(test::run_python_file("tests/eval/python/query_gallery_reference.py",
+                                            {dir.file("query.txt"), dir.file("gallery.txt"), join_ks(ks)}));
 }
 
 void expect_matches_numpy(bool integers, int64_t n, int64_t d, uint64_t seed) {
@@ -172,6 +195,139 @@ TEST(RetrievalMetrics, RejectsBadInputs) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos);
   }
+}
+
+TEST(QueryGalleryMetrics, PointsOnALineByHand) {
+  // gallery:  g0 @0 A, g1 @2 B, g2 @4 A, g3 @6 B, g4 @10 B        (R: A 2, B 3, C 0)
+  // Neighbours of each query among all 5 (distance, ties to the lower gallery index):
+  //  q0 @1 A: g0(1) g1(1) g2(3) g3(5) g4(9)  -> A B A B B  first hit 0; top-2: 1 hit -> RP 1/2, AP (1/1)/2 = 1/2
+  //  q1 @5 B: g2(1) g3(1) g1(3) g0(5) g4(5)  -> A B B A B  first hit 1; top-3: 2 -> RP 2/3,
+  //                                                        AP (1/2 + 2/3)/3 = 7/18
+  //  q2 @4 C: g2(0) ...                      -> no hit ever (R = 0): a miss, left out of RP and MAP@R
+  //  q3 @2 A: g1(0) g0(2) g2(2) g3(4) g4(8)  -> B A A B B  (g1 is at the query's own position and
+  //                                                        counts normally) first hit 1; RP 1/2, AP (1/2)/2 = 1/4
+  //  q4 @7 B: g3(1) g2(3) g4(3) g1(5) g0(7)  -> B A B B A  first hit 0; top-3: 2 -> RP 2/3,
+  //                                                        AP (1 + 2/3)/3 = 5/9
+  // Recall@1 = 2/5 (q0, q4), @2 = 4/5, @5 = @10 = 4/5 (K > G = 5 means all 5). P@1 = 2/5.
+  // R-Precision = (1/2 + 2/3 + 1/2 + 2/3) / 4 = 7/12; MAP@R = (9 + 7 + 4.5 + 10)/18 / 4 = 61/144.
+  auto gallery = points_on_line({0, 2, 4, 6, 10});
+  auto gallery_labels = torch::tensor(std::vector<int64_t>{0, 1, 0, 1, 1});
+  auto query = points_on_line({1, 5, 4, 2, 7});
+  auto query_labels = torch::tensor(std::vector<int64_t>{0, 1, 2, 0, 1});
+  for (int64_t block : {0, 1, 2, 5}) {
+    SCOPED_TRACE(block);
+    auto m = compute_query_gallery_metrics(query, query_labels, gallery, gallery_labels, {1, 2, 5, 10}, block);
+    ASSERT_EQ(m.recall_at_k.size(), 4u);
+    EXPECT_DOUBLE_EQ(m.recall_at_k[0], 2.0 / 5);
+    EXPECT_DOUBLE_EQ(m.recall_at_k[1], 4.0 / 5);
+    EXPECT_DOUBLE_EQ(m.recall_at_k[2], 4.0 / 5);
+    EXPECT_DOUBLE_EQ(m.recall_at_k[3], 4.0 / 5);
+    EXPECT_DOUBLE_EQ(m.precision_at_1, 2.0 / 5);
+    EXPECT_DOUBLE_EQ(m.r_precision, 7.0 / 12);
+    EXPECT_DOUBLE_EQ(m.map_at_r, 61.0 / 144);
+    EXPECT_EQ(m.num_queries, 5);
+    EXPECT_EQ(m.nmi, -1);
+    EXPECT_EQ(m.ks, (std::vector<int64_t>{1, 2, 5, 10}));
+  }
+}
+
+TEST(QueryGalleryMetrics, NothingIsExcludedWhenBothSetsAreTheSame) {
+  // Passing one set as both query and gallery keeps every query's own item (distance 0, first):
+  // P@1 = 1 and R counts the query itself; the same-set protocol leaves it out instead.
+  auto x = points_on_line({3, 4, 5, 0, 8, 9});
+  auto y = torch::tensor(std::vector<int64_t>{1, 0, 0, 0, 1, 1});
+  auto m = compute_query_gallery_metrics(x, y, x, y, {1, 2});
+  EXPECT_DOUBLE_EQ(m.precision_at_1, 1.0);
+  EXPECT_DOUBLE_EQ(m.recall_at_k[0], 1.0);
+  // q0 @3 B: 0(0) 1(1) 2(2) 3(3) 4(5) 5(6) -> B A A A B B, R = 3: RP 1/3, AP 1/3.
+  // q1 @4 A: 1(0) 0(1) 2(1) 3(4) ... -> A B A, R = 3: RP 2/3, AP (1 + 2/3)/3 = 5/9.
+  // q2 @5 A: 2(0) 1(1) 0(2) 4(3) 5(4) 3(5) -> A A B, R = 3: RP 2/3, AP (1 + 1)/3 = 2/3.
+  // q3 @0 A: 3(0) 0(3) 1(4) 2(5) -> A B A, RP 2/3, AP 5/9.
+  // q4 @8 B: 4(0) 5(1) 2(3) -> B B A, RP 2/3, AP 2/3.  q5 @9 B: 5(0) 4(1) 2(4) -> B B A, RP 2/3, AP 2/3.
+  EXPECT_DOUBLE_EQ(m.r_precision, (1.0 / 3 + 5 * 2.0 / 3) / 6);
+  EXPECT_NEAR(m.map_at_r, (1.0 / 3 + 5.0 / 9 + 2.0 / 3 + 5.0 / 9 + 2.0 / 3 + 2.0 / 3) / 6, 1e-15);
+}
+
+// Query and gallery sets for the NumPy cross-check, drawn like random_case; the query labels
+// include one class absent from the gallery (R = 0) and the gallery a class no query has.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> random_query_gallery(bool integers, int64_t nq, int64_t ng,
+                                                                                int64_t d, uint64_t seed) {
+  auto [xq, yq] = random_case(integers, nq, d, seed);
+  auto [xg, yg] = random_case(integers, ng, d, seed + 100);
+  yq[0] = 555;   // no gallery item has this class
+  yg[1] = 2000;  // no query has this one
+  return {xq, yq, xg, yg};
+}
+
+void expect_query_gallery_matches_numpy(bool integers, int64_t nq, int64_t ng, int64_t d, uint64_t seed) {
+  auto [xq, yq, xg, yg] = random_query_gallery(integers, nq, ng, d, seed);
+  const std::vector<int64_t> ks{1, 2, 4, 8, 16, 1000};
+  auto m = compute_query_gallery_metrics(xq, yq, xg, yg, ks);
+  auto expected = numpy_query_gallery_metrics(xq, yq, xg, yg, ks);
+  ASSERT_EQ(expected.size(), ks.size() + 3);
+  for (size_t j = 0; j < ks.size(); ++j) EXPECT_NEAR(m.recall_at_k[j], expected[j], 1e-12) << "K=" << ks[j];
+  EXPECT_NEAR(m.precision_at_1, expected[ks.size()], 1e-12);
+  EXPECT_NEAR(m.r_precision, expected[ks.size() + 1], 1e-12);
+  EXPECT_NEAR(m.map_at_r, expected[ks.size() + 2], 1e-12);
+  EXPECT_EQ(m.num_queries, nq);
+  EXPECT_GT(m.recall_at_k[0], 0.05);
+  EXPECT_LT(m.recall_at_k[0], 0.95);
+  EXPECT_LT(m.recall_at_k.back(), 1.0);  // the query without gallery items misses even at K = G
+}
+
+TEST(QueryGalleryMetrics, IntegerEmbeddingsWithManyTiesMatchNumpy) {
+  expect_query_gallery_matches_numpy(true, 120, 170, 3, 21);
+}
+
+TEST(QueryGalleryMetrics, FloatEmbeddingsMatchNumpy) { expect_query_gallery_matches_numpy(false, 200, 310, 4, 22); }
+
+TEST(QueryGalleryMetrics, BlockSizeAndThreadsDoNotChangeResults) {
+  auto [xq, yq, xg, yg] = random_query_gallery(false, 131, 257, 8, 23);
+  auto one_block = compute_query_gallery_metrics(xq, yq, xg, yg, kReferenceKs, /*block_rows=*/131);
+  for (int64_t block : {1, 7, 64, 130, 0}) {
+    SCOPED_TRACE(block);
+    expect_identical(compute_query_gallery_metrics(xq, yq, xg, yg, kReferenceKs, block), one_block);
+  }
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(2);
+  expect_identical(compute_query_gallery_metrics(xq, yq, xg, yg, kReferenceKs, 7), one_block);
+  torch::set_num_threads(threads);
+}
+
+TEST(QueryGalleryMetrics, RejectsBadInputs) {
+  auto xq = torch::zeros({3, 2});
+  auto yq = torch::zeros({3}, torch::kInt64);
+  auto xg = torch::zeros({4, 2});
+  auto yg = torch::zeros({4}, torch::kInt64);
+  auto message = [](const std::function<void()>& call) -> std::string {
+    try {
+      call();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NO_THROW(compute_query_gallery_metrics(xq, yq, xg, yg, {1}));
+  EXPECT_NE(message([&] { compute_query_gallery_metrics(xq, yq, torch::zeros({4, 3}), yg, {1}); }).find("dimensions"),
+            std::string::npos);
+  EXPECT_NE(message([&] { compute_query_gallery_metrics(xq.to(torch::kFloat64), yq, xg, yg, {1}); })
+                .find("query_embeddings"),
+            std::string::npos);
+  EXPECT_NE(message([&] { compute_query_gallery_metrics(xq, yq, xg, yg.narrow(0, 0, 3), {1}); }).find("gallery_labels"),
+            std::string::npos);
+  EXPECT_THROW(compute_query_gallery_metrics(xq, yq.to(torch::kInt32), xg, yg, {1}), Error);
+  EXPECT_THROW(compute_query_gallery_metrics(xq, yq, xg, yg, {0}), Error);
+  EXPECT_THROW(compute_query_gallery_metrics(torch::zeros({0, 2}), torch::zeros({0}, torch::kInt64), xg, yg, {1}),
+               Error);
+  EXPECT_THROW(compute_query_gallery_metrics(xq, yq, torch::zeros({0, 2}), torch::zeros({0}, torch::kInt64), {1}),
+               Error);
+  auto bad = xg.clone();
+  bad[2][0] = std::nanf("");
+  EXPECT_NE(message([&] { compute_query_gallery_metrics(xq, yq, bad, yg, {1}); }).find("gallery_embeddings contain NaN"),
+            std::string::npos);
+  // One gallery item is enough: every K is capped at 1.
+  auto m = compute_query_gallery_metrics(xq, yq, xg.narrow(0, 0, 1), yg.narrow(0, 0, 1), {1, 5});
+  EXPECT_EQ(m.recall_at_k, (std::vector<double>{1.0, 1.0}));
 }
 
 TEST(MetricsFormat, TableAndJson) {
