@@ -13,7 +13,7 @@ packages=(
   libopencv-dev                              # image decoding for data preparation
   dataset-fashion-mnist                      # the built-in data set (IDX files)
   python3-torch python3-torchvision python3-numpy python3-h5py  # cross-checks in tests
-  python3-sklearn python3-matplotlib         # launch/pictures.py: t-SNE plots and training curves
+  python3-sklearn python3-matplotlib         # launch/pictures.py: t-SNE plots and training curves; sklearn also for tests/eval's k-means cross-checks
 )
 
 missing=()
