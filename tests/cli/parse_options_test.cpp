@@ -3,20 +3,14 @@
 #include <fstream>
 
 #include "dml/cli/options.h"
+#include "parse_helpers.h"
 #include "dml/util/error.h"
 #include "test_support.h"
 
 namespace dml {
 namespace {
 
-TrainOptions parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "dist_train");
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-  TrainOptions o;
-  EXPECT_TRUE(parse_options(static_cast<int>(argv.size()), argv.data(), o));
-  return o;
-}
+TrainOptions parse(std::vector<std::string> args) { return test::parse_flags(std::move(args)); }
 
 std::string parse_error(std::vector<std::string> args) {
   try {

@@ -1,20 +1,14 @@
 #include <gtest/gtest.h>
 
 #include "dml/cli/options.h"
+#include "parse_helpers.h"
 #include "dml/cli/train_config.h"
 #include "dml/util/error.h"
 
 namespace dml {
 namespace {
 
-TrainOptions parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "dist_train");
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-  TrainOptions o;
-  EXPECT_TRUE(parse_options(static_cast<int>(argv.size()), argv.data(), o));
-  return o;
-}
+TrainOptions parse(std::vector<std::string> args) { return test::parse_flags(std::move(args)); }
 
 // One flag sets each shared value: the sampler's and the loss's block layout, the crop of training and
 // evaluation, beta's optimiser from --lr-beta and --momentum.

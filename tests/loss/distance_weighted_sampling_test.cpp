@@ -99,7 +99,9 @@ void expect_weights_near(const torch::Tensor& actual_t, const Matrix& expected, 
     for (size_t j = 0; j < actual[i].size(); ++j) {
       ASSERT_TRUE(std::isfinite(actual[i][j])) << i << "," << j;
       EXPECT_NEAR(actual[i][j], expected[i][j], abs_tol + rel * expected[i][j]) << "row " << i << " col " << j;
-      if (expected[i][j] == 0.0) EXPECT_EQ(actual[i][j], 0.0) << "row " << i << " col " << j;
+      if (expected[i][j] == 0.0) {
+        EXPECT_EQ(actual[i][j], 0.0) << "row " << i << " col " << j;
+      }
       row_sum += actual[i][j];
     }
     EXPECT_NEAR(row_sum, 1.0, 1e-5) << "row " << i;
