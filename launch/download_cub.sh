@@ -44,8 +44,11 @@ else
   else
     command -v curl >/dev/null || fail "curl not found; install it (bash launch/setup_debian.sh)"
     part="$CUB_ARCHIVE.part"
-    [ -f "$part" ] && say "resuming $part ($(stat -c %s "$part") bytes so far) from $CUB_URL" \
-                   || say "downloading $CUB_URL to $CUB_ARCHIVE"
+    if [ -f "$part" ]; then
+      say "resuming $part ($(stat -c %s "$part") bytes so far) from $CUB_URL"
+    else
+      say "downloading $CUB_URL to $CUB_ARCHIVE"
+    fi
     progress=(--silent --show-error); [ -t 2 ] && progress=(--progress-bar)
     curl --fail --location --retry 3 --continue-at - "${progress[@]}" --output "$part" "$CUB_URL" ||
       fail "download of $CUB_URL failed (curl exit $?); run again to resume, or delete $part to start over, or check CUB_URL"
