@@ -14,6 +14,7 @@ packages=(
   dataset-fashion-mnist                      # the built-in data set (IDX files)
   python3-torch python3-torchvision python3-numpy python3-h5py  # cross-checks in tests
   python3-sklearn python3-matplotlib         # launch/pictures.py: t-SNE plots and training curves; sklearn also for tests/eval's k-means cross-checks
+  slurmctld slurmd slurm-client munge libpmix-dev  # tests/slurm: a one-node Slurm 22.05 for cluster/*.sbatch (libpmix-dev: srun --mpi=pmix loads libpmix.so)
   curl python3-rangehttpserver              # launch/download_cub.sh downloads with curl; tests/launch serves with RangeHTTPServer
 )
 
