@@ -6,8 +6,9 @@
 # Debian 12's slurmctld, slurmd, slurm-client (22.05) and munge (launch/setup_debian.sh), run as
 # root. Everything lives under DIR: slurm.conf, the munge key and socket, state, spool, logs, pid
 # files, TmpFS. Node = `hostname -s` on 127.0.0.1 only, 2 CPUs; ports are free ones picked here, so
-# several clusters (ctest -j) can run side by side. With OWNER_PID, a watchdog stops the cluster
-# when that process ends (a test killed by ctest leaves no daemons behind).
+# several clusters (ctest -j) can run side by side (with job ids of their own: FirstJobId). With
+# OWNER_PID, a watchdog stops the cluster when that process ends (a test killed by ctest leaves no
+# daemons behind).
 # Short timers so a requeued job starts again within seconds: cred_expire=10 (a requeued job waits
 # that long before it may start), sched_interval=1.
 set -euo pipefail
@@ -47,6 +48,9 @@ start() {
   (( mem > 4096 )) && mem=4096
   cat > "$dir/slurm.conf" <<EOF
 ClusterName=dmltest
+# Job ids unique among the clusters running here at once (their ports differ): Open MPI names its
+# shared-memory segments after the job, so two clusters' job 1 on one host would share them (crash).
+FirstJobId=$(( ctld_port * 100 ))
 SlurmctldHost=$node(127.0.0.1)
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port
