@@ -88,6 +88,8 @@ po::options_description make_description(TrainOptions& o, ListFlags& lists, std:
       ("test-split", value(&c.data.test_split), "split name of the test shards")
       ("max-test-images", value(&c.eval.max_images), "evaluate on an evenly spaced subset of N test images (0 = all)")
       ("preload-max-mb", value(&o.preload_max_mb), "read a split into memory when it is at most this size")
+      ("rank-local-shards", cli::switch_value(&c.data.rank_local_shards),
+       "rank r of R opens only shards [r*S/R, (r+1)*S/R) of each split (S % R == 0; classes drawn per shard)")
       ("max-steps", value(&c.run.max_steps), "stop after this many steps in total (0 = no limit)")
       ("no-progress", "plain log lines, no progress bar");
   po::options_description all;
@@ -137,6 +139,7 @@ std::string describe_options(const TrainOptions& o) {
   line("workers", c.data.workers);
   line("prefetch", c.data.prefetch);
   line("preload-max-mb", o.preload_max_mb);
+  line("rank-local-shards", c.data.rank_local_shards);
   line("max-test-images", c.eval.max_images);
   line("model", c.model.name);
   line("embed-dim", c.model.embed_dim);

@@ -46,6 +46,7 @@ const FlagMap& default_flags() {
       {"name", "--model"},
       {"nonzero_loss_cutoff", "--nonzero-loss-cutoff"},
       {"prefetch", "--prefetch"},
+      {"rank_local_shards", "--rank-local-shards"},
       {"save_model_prefix", "--save-model-prefix"},
       {"seed", "--seed"},
       {"step_epochs", "--steps"},

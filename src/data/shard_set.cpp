@@ -134,7 +134,9 @@ bool chunks_are_images(hid_t images, const ShardSetInfo& info) {
 struct ShardSet::Impl {
   ShardSetInfo info;
   std::vector<int64_t> labels, ids, offsets;
-  std::vector<ShardHandle> shards;
+  std::vector<ShardHandle> shards;       // the opened shards, in shard_indices order
+  std::vector<int> shard_indices;        // their indices in the split's shard set
+  int total_shards = 0;
   std::vector<uint8_t> preloaded;  // [size * image_bytes] when preloaded
   bool is_preloaded = false;
   int64_t image_bytes = 0;
@@ -171,7 +173,15 @@ void ShardSet::Impl::read_locked(const ShardHandle& shard, int64_t local_row, ui
 
 ShardSet::ShardSet(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
-ShardSet ShardSet::open(const std::string& dir, const std::string& split, int64_t preload_max_bytes) {
+int ShardSet::shard_count(const std::string& dir, const std::string& split) {
+  const auto names = list_shard_files(dir, split);
+  check(!names.empty(), "no shards of split '", split, "' in ", dir,
+        "; run dml_prepare (launch/prepare_*.sh) or fix the data path");
+  return parse_shard_file_name(names.front())->count;
+}
+
+ShardSet ShardSet::open(const std::string& dir, const std::string& split, int64_t preload_max_bytes,
+                        const std::vector<int>& only_shards) {
   const auto names = list_shard_files(dir, split);
   check(!names.empty(), "no shards of split '", split, "' in ", dir, " (expected files ",
         shard_file_name(split, 0, 1).replace(split.size() + 1, 14, "NNNNN-of-MMMMM"),
@@ -185,27 +195,37 @@ ShardSet ShardSet::open(const std::string& dir, const std::string& split, int64_
     by_index[parsed->index] = name;
   }
   check(count >= 1, dir, ": shard count 0 in ", names.front(), kFix);
-  for (int i = 0; i < count; ++i) {
-    check(by_index.count(i) == 1, dir, ": shard ", shard_file_name(split, i, count), " of split '", split,
-          "' is missing (found ", by_index.size(), " of ", count,
-          "); copy the missing file or re-create the split with dml_prepare");
-  }
   for (const auto& [index, name] : by_index) {
     check(index < count, dir, ": shard ", name, " has index ", index, " >= count ", count, kFix);
   }
+  // The shards to open: all of them, or the given subset (the others may be absent, e.g. on another
+  // node's local disk).
+  std::vector<int> wanted = only_shards;
+  if (wanted.empty()) {
+    for (int i = 0; i < count; ++i) wanted.push_back(i);
+  }
+  for (int i : wanted) {
+    check(i >= 0 && i < count, dir, ": shard index ", i, " of split '", split, "' is outside 0..", count - 1);
+    check(by_index.count(i) == 1, dir, ": shard ", shard_file_name(split, i, count), " of split '", split,
+          "' is missing (found ", by_index.size(), " of ", count,
+          " files); copy the missing file or re-create the split with dml_prepare");
+  }
+  const int opened = static_cast<int>(wanted.size());
 
   auto impl = std::make_shared<Impl>();
   h5::Hdf5Lock lock;
   // Pass 1: headers of every shard, before reading any data.
   std::vector<ShardHeader> headers;
-  for (int i = 0; i < count; ++i) {
+  impl->total_shards = count;
+  impl->shard_indices = wanted;
+  for (int i : wanted) {
     ShardHandle shard;
     shard.path = (fs::path(dir) / by_index[i]).string();
     shard.file = h5::checked(H5Fopen(shard.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
                              str("cannot open shard ", shard.path, " as HDF5; the file is damaged or not a shard",
                                  kFix));
     headers.push_back(read_header(shard.file.get(), shard.path, split));
-    if (i > 0) require_same(headers.front().info, headers.back().info, impl->shards.front().path, shard.path);
+    if (headers.size() > 1) require_same(headers.front().info, headers.back().info, impl->shards.front().path, shard.path);
     shard.rows = headers.back().rows;
     impl->shards.push_back(std::move(shard));
   }
@@ -220,7 +240,7 @@ ShardSet ShardSet::open(const std::string& dir, const std::string& split, int64_
   impl->labels.resize(size);
   impl->ids.resize(size);
   std::vector<int> shard_of_class(impl->info.num_classes, -1);
-  for (int s = 0; s < count; ++s) {
+  for (int s = 0; s < opened; ++s) {
     const ShardHandle& shard = impl->shards[s];
     const int64_t begin = impl->offsets[s];
     read_int64_dataset(shard.file.get(), "labels", impl->labels.data() + begin, shard.path);
@@ -239,7 +259,7 @@ ShardSet ShardSet::open(const std::string& dir, const std::string& split, int64_
   // Pass 3: images, preloaded or opened for reading on demand.
   impl->is_preloaded = size * impl->image_bytes <= preload_max_bytes;
   if (impl->is_preloaded) impl->preloaded.resize(static_cast<size_t>(size * impl->image_bytes));
-  for (int s = 0; s < count; ++s) {
+  for (int s = 0; s < opened; ++s) {
     ShardHandle& shard = impl->shards[s];
     shard.images = h5::checked(H5Dopen2(shard.file.get(), "images", H5P_DEFAULT),
                                str(shard.path, ": cannot open dataset images"));
@@ -259,6 +279,8 @@ ShardSet ShardSet::open(const std::string& dir, const std::string& split, int64_
 const ShardSetInfo& ShardSet::info() const { return impl_->info; }
 int64_t ShardSet::size() const { return impl_->info.size; }
 int ShardSet::num_shards() const { return static_cast<int>(impl_->shards.size()); }
+int ShardSet::total_shards() const { return impl_->total_shards; }
+const std::vector<int>& ShardSet::shard_indices() const { return impl_->shard_indices; }
 bool ShardSet::preloaded() const { return impl_->is_preloaded; }
 const std::vector<int64_t>& ShardSet::labels() const { return impl_->labels; }
 const std::vector<int64_t>& ShardSet::ids() const { return impl_->ids; }

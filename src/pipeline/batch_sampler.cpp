@@ -60,7 +60,7 @@ void validate_batch_plan(const BatchPlanOptions& o) {
 }
 
 GlobalBatchSampler::GlobalBatchSampler(const std::vector<int64_t>& labels, int64_t num_classes,
-                                       const BatchPlanOptions& options)
+                                       const BatchPlanOptions& options, const std::vector<int64_t>& shard_of_class)
     : options_(options), num_rows_(static_cast<int64_t>(labels.size())) {
   validate_batch_plan(options);
   check(num_classes >= 1, "batch sampler: the training split has num_classes = ", num_classes,
@@ -87,6 +87,27 @@ GlobalBatchSampler::GlobalBatchSampler(const std::vector<int64_t>& labels, int64
   check(!nonempty_classes_.empty(), "batch sampler: no class of the training split has an image (", num_rows_,
         " rows, ", num_classes, " classes); check --data-path and the shards");
   const int64_t per_replica = options.batch_size / options.blocks.batch_k;
+  if (options.shard_groups > 0) {
+    const int64_t S = options.shard_groups, G = options.replicas * per_replica;
+    check(static_cast<int64_t>(shard_of_class.size()) == num_classes, "batch sampler: rank-local shards need the shard "
+          "of each of the ", num_classes, " classes, got ", shard_of_class.size());
+    check_option(G % S == 0, "batch_size", "rank-local shards: the global batch holds ", G, " classes (replicas ",
+                 options.replicas, " x ", per_replica, "), not a multiple of the ", S,
+                 " shards; every shard gives the same number of classes per step, so choose the batch size, the "
+                 "replicas or the shard count to make it one");
+    classes_of_shard_.assign(static_cast<size_t>(S), {});
+    for (int64_t c : nonempty_classes_) {
+      const int64_t shard = shard_of_class[static_cast<size_t>(c)];
+      check(shard >= -1 && shard < S, "batch sampler: class ", c, " is in shard ", shard, " of ", S);
+      if (shard >= 0) classes_of_shard_[static_cast<size_t>(shard)].push_back(c);
+    }
+    for (int64_t shard = 0; shard < S; ++shard) {
+      const auto n = static_cast<int64_t>(classes_of_shard_[static_cast<size_t>(shard)].size());
+      check_option(n == 0 || n >= G / S, "batch_size", "rank-local shards: shard ", shard, " holds ", n,
+                   " classes but every step draws ", G / S, " from each shard; lower the batch size or use fewer "
+                   "shards");
+    }
+  }
   check_option(per_replica <= num_nonempty_classes(), "batch_size", "batch size ", options.batch_size, " / batch_k ",
                options.blocks.batch_k, " = ", per_replica, " classes per replica, but the training split has only ",
                num_nonempty_classes(), " classes with images; a replica's classes must be distinct, so lower "
@@ -99,7 +120,23 @@ GlobalBatchSampler::GlobalBatchSampler(const std::vector<int64_t>& labels, int64
   }
 }
 
+std::vector<int64_t> GlobalBatchSampler::stratified_classes(uint64_t step) const {
+  const int64_t S = options_.shard_groups;
+  const int64_t G = options_.replicas * (options_.batch_size / options_.blocks.batch_k);
+  const int64_t per_shard = G / S;
+  const RngKey key{options_.seed, RngStream::kClasses, step};
+  std::vector<int64_t> sequence(static_cast<size_t>(G), -1);
+  for (int64_t shard = 0; shard < S; ++shard) {
+    const std::vector<int64_t>& classes = classes_of_shard_[static_cast<size_t>(shard)];
+    if (classes.empty()) continue;  // a shard this rank does not hold
+    const std::vector<int64_t> perm = keyed_shuffle(classes, key, static_cast<uint32_t>(shard));
+    std::copy(perm.begin(), perm.begin() + per_shard, sequence.begin() + shard * per_shard);
+  }
+  return sequence;
+}
+
 std::vector<int64_t> GlobalBatchSampler::global_classes(uint64_t step) const {
+  if (options_.shard_groups > 0) return stratified_classes(step);
   const int64_t C = num_nonempty_classes();
   const int64_t g = options_.batch_size / options_.blocks.batch_k;
   const int64_t G = options_.replicas * g;
@@ -144,7 +181,9 @@ std::vector<int64_t> GlobalBatchSampler::global_batch(uint64_t step) const {
   const int64_t k = options_.blocks.batch_k;
   const std::vector<int64_t> sequence = global_classes(step);
   std::unordered_map<int64_t, int64_t> occurrences;
-  for (int64_t c : sequence) ++occurrences[c];
+  for (int64_t c : sequence) {
+    if (c >= 0) ++occurrences[c];
+  }
 
   const RngKey key{options_.seed, RngStream::kImages, step};
   std::unordered_map<int64_t, std::vector<int64_t>> order;  // class -> permuted positions actually used
@@ -157,6 +196,10 @@ std::vector<int64_t> GlobalBatchSampler::global_batch(uint64_t step) const {
   rows.reserve(sequence.size() * static_cast<size_t>(k));
   std::unordered_map<int64_t, int64_t> seen;
   for (int64_t c : sequence) {
+    if (c < 0) {  // a class of a shard this sampler does not see
+      rows.insert(rows.end(), static_cast<size_t>(k), -1);
+      continue;
+    }
     const int64_t j = seen[c]++;
     const std::vector<int64_t>& class_rows = rows_of_class_[static_cast<size_t>(c)];
     const std::vector<int64_t>& perm = order[c];
@@ -180,7 +223,11 @@ std::vector<int64_t> GlobalBatchSampler::replica_rows(uint64_t step, int64_t rep
         options_.replicas - 1);
   const std::vector<int64_t> all = global_batch(step);
   const auto begin = all.begin() + replica * options_.batch_size;
-  return std::vector<int64_t>(begin, begin + options_.batch_size);
+  std::vector<int64_t> rows(begin, begin + options_.batch_size);
+  check(std::find(rows.begin(), rows.end(), int64_t{-1}) == rows.end(), "batch sampler: replica ", replica,
+        " draws classes from shards this rank did not open; with rank-local shards rank r must hold shards "
+        "[r*S/R, (r+1)*S/R)");
+  return rows;
 }
 
 }  // namespace dml

@@ -49,12 +49,33 @@ void validate_eval_config(const EvalConfig& config) {
                "; use at least 1");
 }
 
+std::vector<int64_t> Evaluator::gather_labels(const std::vector<int64_t>& local) const {
+  auto on_comm = [&](torch::Tensor t) {
+    return comm_.cuda_device() >= 0 ? t.to(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm_.cuda_device()))) : t;
+  };
+  const torch::Tensor counts = comm_.all_gather(on_comm(torch::tensor({static_cast<int64_t>(local.size())}))).cpu();
+  const int64_t max_count = counts.max().item<int64_t>();
+  torch::Tensor padded = torch::full({max_count}, int64_t{-1}, torch::kInt64);
+  if (!local.empty()) padded.narrow(0, 0, static_cast<int64_t>(local.size())).copy_(torch::tensor(local, torch::kInt64));
+  const torch::Tensor all = comm_.all_gather(on_comm(padded)).cpu();
+  std::vector<int64_t> out;
+  for (int64_t r = 0; r < comm_.world_size(); ++r) {
+    const auto* p = all.data_ptr<int64_t>() + r * max_count;
+    out.insert(out.end(), p, p + counts[r].item<int64_t>());
+  }
+  return out;
+}
+
 Evaluator::Evaluator(Communicator& comm, ImageSource gallery, EvalConfig config, const ImageSource* query)
     : comm_(comm), config_(std::move(config)) {
   validate_eval_config(config_);
   gallery_rows_ = evaluated_rows(gallery.size(), config_.max_images);
   gallery_ = restrict_to(std::move(gallery), gallery_rows_);
-  check_classes(gallery_, query != nullptr ? "gallery" : "evaluated split");
+  evaluated_labels_ = config_.rank_local ? gather_labels(gallery_.labels) : gallery_.labels;
+  ImageSource all_labels;  // for the checks: the whole evaluated set's labels
+  all_labels.labels = evaluated_labels_;
+  check(!(config_.rank_local && query != nullptr), "evaluation: rank-local shards support the same-set protocol only");
+  check_classes(all_labels, query != nullptr ? "gallery" : "evaluated split");
   const int64_t max_k = *std::max_element(config_.ks.begin(), config_.ks.end());
   if (query != nullptr) {
     has_query_ = true;
@@ -64,22 +85,35 @@ Evaluator::Evaluator(Communicator& comm, ImageSource gallery, EvalConfig config,
     check_option(max_k <= gallery_.size(), "ks", "Recall@", max_k, " needs at least ", max_k,
                  " gallery images, but the gallery has ", gallery_.size(), "; use smaller K values");
   } else {
-    check_option(max_k <= gallery_.size() - 1, "ks", "Recall@", max_k, " needs at least ", max_k,
-                 " other images per query, but the evaluated split has ", gallery_.size(),
+    check_option(max_k <= all_labels.size() - 1, "ks", "Recall@", max_k, " needs at least ", max_k,
+                 " other images per query, but the evaluated split has ", all_labels.size(),
                  " images; use smaller K values or evaluate more images");
   }
 }
 
 torch::Tensor Evaluator::embed(const ImageSource& source, ReplicaGroup& replicas) {
   const int64_t n = source.size(), bs = config_.batch_size;
-  const int64_t batches = (n + bs - 1) / bs;
   const int64_t per_rank = replicas.size(), world = comm_.world_size();
-  const int64_t total = per_rank * world;
-  // Replica q embeds rows [begin(q), begin(q + 1)): whole batches, contiguous in row order.
+  // Shared source: the batches of all n rows are split over all world * per_rank replicas. Rank-local
+  // source: this rank's batches over its own replicas. Replica j of this rank embeds rows
+  // [begin(first + j), begin(first + j + 1)), whole batches, contiguous in row order.
+  const int64_t batches = (n + bs - 1) / bs;
+  const int64_t total = config_.rank_local ? per_rank : per_rank * world;
   auto begin = [&](int64_t q) { return batch_start(q * batches / total, bs, n); };
-  const int64_t first_replica = comm_.rank() * per_rank;
-  int64_t max_rows = 0;
-  for (int64_t r = 0; r < world; ++r) max_rows = std::max(max_rows, begin((r + 1) * per_rank) - begin(r * per_rank));
+  const int64_t first_replica = config_.rank_local ? 0 : comm_.rank() * per_rank;
+  // Rows of every rank, for the padded gather: computed for a shared source, exchanged when local.
+  std::vector<int64_t> rank_rows(static_cast<size_t>(world));
+  if (config_.rank_local) {
+    torch::Tensor count = torch::tensor({n});
+    if (comm_.cuda_device() >= 0) count = count.to(replicas.device(0));
+    const torch::Tensor counts = comm_.all_gather(count).cpu();
+    for (int64_t r = 0; r < world; ++r) rank_rows[static_cast<size_t>(r)] = counts[r].item<int64_t>();
+  } else {
+    for (int64_t r = 0; r < world; ++r) {
+      rank_rows[static_cast<size_t>(r)] = begin((r + 1) * per_rank) - begin(r * per_rank);
+    }
+  }
+  const int64_t max_rows = *std::max_element(rank_rows.begin(), rank_rows.end());
 
   AugmentOptions augment;
   augment.crop_size = config_.crop_size;
@@ -128,12 +162,14 @@ torch::Tensor Evaluator::embed(const ImageSource& source, ReplicaGroup& replicas
   if (comm_.cuda_device() >= 0) padded = padded.to(replicas.device(0));  // the communicator's tensors live on the GPU
   const torch::Tensor gathered = comm_.all_gather(padded).to(torch::kCPU);
   std::vector<torch::Tensor> pieces;
+  int64_t expected = 0;
   for (int64_t r = 0; r < world; ++r) {
-    const int64_t rows = begin((r + 1) * per_rank) - begin(r * per_rank);
-    pieces.push_back(gathered.narrow(0, r * max_rows, rows));
+    pieces.push_back(gathered.narrow(0, r * max_rows, rank_rows[static_cast<size_t>(r)]));
+    expected += rank_rows[static_cast<size_t>(r)];
   }
   const torch::Tensor embeddings = torch::cat(pieces);
-  check(embeddings.size(0) == n, "evaluation gathered ", embeddings.size(0), " embeddings for ", n, " images");
+  check(embeddings.size(0) == expected, "evaluation gathered ", embeddings.size(0), " embeddings for ", expected,
+        " images");
   return embeddings;
 }
 
@@ -145,7 +181,7 @@ Evaluation Evaluator::evaluate(ReplicaGroup& replicas) {
   if (has_query_) result.query_embeddings = embed(query_, replicas);
   result.embed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (comm_.rank() != 0) return Evaluation{};
-  const torch::Tensor gallery_labels = torch::tensor(gallery_.labels, torch::kInt64);
+  const torch::Tensor gallery_labels = torch::tensor(evaluated_labels_, torch::kInt64);
   if (has_query_) {
     result.metrics = compute_query_gallery_metrics(result.query_embeddings, torch::tensor(query_.labels, torch::kInt64),
                                                    result.embeddings, gallery_labels, config_.ks);

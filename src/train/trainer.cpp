@@ -4,6 +4,8 @@
 // reduction (local replicas, then across ranks) -> optimisers -> replica copy -> log.
 #include "dml/train/trainer.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -39,6 +41,55 @@ std::vector<OptimizerParamGroup> network_groups(EmbeddingNet& net, bool use_pret
   for (auto& g : parameter_groups(net, use_pretrained)) groups.push_back({g.name, g.params, g.lr_mult});
   return groups;
 }
+// A split: every shard, or with rank-local shards only this rank's [r*S/R, (r+1)*S/R). A missing own
+// shard names the rank and the host, since on a cluster it usually means staging missed a node.
+ShardSet open_split(const DataConfig& data, const std::string& split, Communicator& comm) {
+  if (!data.rank_local_shards) return ShardSet::open(data.data_path, split, data.preload_max_bytes);
+  const int ranks = comm.world_size(), rank = comm.rank();
+  try {
+    const int shards = ShardSet::shard_count(data.data_path, split);
+    check_option(shards % ranks == 0, "rank_local_shards", "rank-local shards: split '", split, "' has ", shards,
+                 " shards, not a multiple of the ", ranks, " ranks; re-create it with dml_prepare --shards N*", ranks);
+    std::vector<int> own;
+    for (int s = rank * shards / ranks; s < (rank + 1) * shards / ranks; ++s) own.push_back(s);
+    return ShardSet::open(data.data_path, split, data.preload_max_bytes, own);
+  } catch (const OptionError&) {
+    throw;
+  } catch (const Error& e) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    throw Error(str("rank ", rank, " on host ", host, ": ", e.what()));
+  }
+}
+
+std::vector<int64_t> classes_to_shards(const ShardSet& shards) {
+  std::vector<int64_t> shard_of_class(static_cast<size_t>(shards.info().num_classes), -1);
+  const auto& offsets = shards.shard_offsets();
+  for (int j = 0; j < shards.num_shards(); ++j) {
+    for (int64_t row = offsets[static_cast<size_t>(j)]; row < offsets[static_cast<size_t>(j) + 1]; ++row) {
+      shard_of_class[static_cast<size_t>(shards.labels()[static_cast<size_t>(row)])] = shards.shard_indices()[static_cast<size_t>(j)];
+    }
+  }
+  return shard_of_class;
+}
+
+// Rank 0 logs what every rank holds: with rank-local shards each holds about 1/R of each split.
+void log_resident_data(Communicator& comm, const ShardSet& train, const ShardSet& test) {
+  torch::Tensor mine = torch::tensor({train.size(), train.size() * train.image_bytes(), test.size(),
+                                      test.size() * test.image_bytes(), int64_t{train.shard_indices().front()},
+                                      int64_t{train.shard_indices().back()}});
+  if (comm.cuda_device() >= 0) mine = mine.to(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.cuda_device())));
+  const torch::Tensor all = comm.all_gather(mine).cpu().view({comm.world_size(), 6});
+  std::string line = "rank-local shards:";
+  for (int64_t r = 0; r < comm.world_size(); ++r) {
+    const auto v = all[r];
+    line += str(" rank ", r, " holds train shards ", v[4].item<int64_t>(), "..", v[5].item<int64_t>(), " (",
+                v[0].item<int64_t>(), " images, ", v[1].item<int64_t>() >> 20, " MB) and ", v[2].item<int64_t>(),
+                " test images (", v[3].item<int64_t>() >> 20, " MB);");
+  }
+  log::info("data", line);
+}
+
 }  // namespace
 
 struct Trainer::State {
@@ -65,6 +116,7 @@ struct Trainer::State {
   std::string last_path() const { return config.run.save_model_prefix + "-last.pt"; }
   std::string best_path() const { return config.run.save_model_prefix + "-best.pt"; }
   void set_learning_rates(int64_t epoch);
+  std::vector<int64_t> global_labels(uint64_t step) const;
   void synchronize_buffers();
   void train_step(uint64_t step, torch::Tensor& loss_window, torch::Tensor& count_window);
   void evaluate(int64_t epoch, bool untrained, bool select_best);
@@ -85,10 +137,17 @@ Trainer::Trainer(const TrainConfig& config, Communicator& comm) : s_(std::make_u
 
   // Data: both splits validated before any model work.
   check_data_path(c.data.data_path);
-  s.train_shards = ShardSet::open(c.data.data_path, c.data.train_split, c.data.preload_max_bytes);
-  s.test_shards = ShardSet::open(c.data.data_path, c.data.test_split, c.data.preload_max_bytes);
+  s.train_shards = open_split(c.data, c.data.train_split, comm);
+  s.test_shards = open_split(c.data, c.data.test_split, comm);
   c.batches.replicas = s.total_replicas;
-  s.sampler.emplace(s.train_shards->labels(), s.train_shards->info().num_classes, c.batches);
+  std::vector<int64_t> shard_of_class;
+  if (c.data.rank_local_shards) {
+    c.batches.shard_groups = s.train_shards->total_shards();
+    shard_of_class = classes_to_shards(*s.train_shards);
+    c.eval.rank_local = true;
+    log_resident_data(comm, *s.train_shards, *s.test_shards);
+  }
+  s.sampler.emplace(s.train_shards->labels(), s.train_shards->info().num_classes, c.batches, shard_of_class);
 
   // Model replicas, identical on every rank (checked), rank 0's weights broadcast.
   s.replicas = std::make_unique<ReplicaGroup>(c.model, c.freeze_bn, seed, c.devices);
@@ -146,6 +205,20 @@ Trainer::Trainer(const TrainConfig& config, Communicator& comm) : s_(std::make_u
 
 Trainer::~Trainer() = default;
 
+// The labels of the whole global batch. Every rank knows them from the sampler, except with
+// rank-local shards: then a rank knows only its own shards' classes, and the ranks exchange their
+// slices (one small all-gather per step, in that mode only).
+std::vector<int64_t> Trainer::State::global_labels(uint64_t step) const {
+  std::vector<int64_t> labels = sampler->global_labels(step);
+  if (!config.data.rank_local_shards) return labels;
+  const int64_t per_rank = static_cast<int64_t>(devices().size()) * config.batches.batch_size;
+  torch::Tensor mine = torch::tensor(std::vector<int64_t>(labels.begin() + comm.rank() * per_rank,
+                                                          labels.begin() + (comm.rank() + 1) * per_rank));
+  if (comm.cuda_device() >= 0) mine = mine.to(devices().front());
+  const torch::Tensor all = comm.all_gather(mine).cpu().contiguous();
+  return std::vector<int64_t>(all.data_ptr<int64_t>(), all.data_ptr<int64_t>() + all.numel());
+}
+
 void Trainer::State::set_learning_rates(int64_t epoch) {
   const LrSchedule& schedule = config.schedule;
   net_optimizer->set_lr(scheduled_lr(config.network_optimizer.lr, schedule.factor, schedule.step_epochs, epoch));
@@ -174,7 +247,7 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
     const torch::Tensor x = normalize_images(batch.images, replicas->device(j));
     embeddings.push_back(replicas->replica(j)->forward(x).to(primary));
   }
-  const ObjectiveResult result = objective->compute(torch::cat(embeddings), sampler->global_labels(step), step);
+  const ObjectiveResult result = objective->compute(torch::cat(embeddings), global_labels(step), step);
   result.loss.backward();
   replicas->reduce_gradients_to_primary();
   buckets->synchronize();

@@ -26,12 +26,20 @@ class ShardSet {
   // class spans two shards. Throws dml::Error naming the file, the field and the fix.
   // preload_max_bytes: when the split's images total at most this many bytes they are read into
   // memory once (and the files closed); otherwise each read goes to the file.
+  // only_shards: open just these shard indices (ascending; the rows are theirs, in that order); the
+  // other files of the set may be absent. Empty: every shard, all required.
   static ShardSet open(const std::string& dir, const std::string& split,
-                       int64_t preload_max_bytes = 1LL << 30);
+                       int64_t preload_max_bytes = 1LL << 30, const std::vector<int>& only_shards = {});
+
+  // The shard count of `split` in `dir` (the -of-<count> of its files), reading no file; throws when
+  // there is none.
+  static int shard_count(const std::string& dir, const std::string& split);
 
   const ShardSetInfo& info() const;  // info().size == size()
   int64_t size() const;              // total rows: rows of shard 0, then shard 1, ...
-  int num_shards() const;
+  int num_shards() const;                      // opened shards
+  int total_shards() const;                    // shards in the split's set (the -of-<count>)
+  const std::vector<int>& shard_indices() const;  // [num_shards()]: set index of each opened shard
   bool preloaded() const;
   const std::vector<int64_t>& labels() const;  // [size], in 0..num_classes-1
   const std::vector<int64_t>& ids() const;     // [size]

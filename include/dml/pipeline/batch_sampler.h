@@ -28,6 +28,15 @@
 //    - n_c < k: drawn with replacement (a warning at construction): the block cycles through the permuted
 //      images, so each appears floor(k/n_c) or ceil(k/n_c) times.
 // 3. Layout. Sequence position q fills global rows [q*k, (q+1)*k): class blocks of k consecutive rows.
+//
+// Rank-local shards (shard_groups = S > 0). Each rank opens only its own shards, so the class sequence
+// must let a rank draw its slice from them alone, and must not depend on the rank count. The sequence is
+// stratified by shard: G/S consecutive positions per shard s = 0..S-1, filled with the first G/S entries
+// of the forward Fisher-Yates shuffle (as rule 1) of shard s's non-empty classes, drawn from
+// RngKey{seed, kClasses, step} with draw s. With rank r owning the contiguous shards
+// [r*S/R, (r+1)*S/R), its replicas' positions hold exactly its shards' classes; one rank reading all
+// shards draws the same batches. Requires G % S == 0 and G/S <= the classes of every visible shard.
+// Classes of shards this sampler cannot see (shard_of_class = -1) are -1 in global_classes/labels.
 #include <cstdint>
 #include <vector>
 
@@ -40,6 +49,8 @@ struct BatchPlanOptions {
   int64_t batch_size = 70; // per replica, B (multiple of blocks.batch_k); the reference's default
   ClassBlocks blocks;      // k = blocks.batch_k rows per class block
   uint64_t seed = 123;     // the reference's default seed
+  // > 0: the class sequence is stratified by shard (rank-local shards, below): this many shards.
+  int64_t shard_groups = 0;
 };
 
 // The rules that need no data: replicas >= 1, the block layout (validate_class_blocks), batch_size a
@@ -52,7 +63,10 @@ class GlobalBatchSampler {
   // labels: [N] row -> class in 0..num_classes-1. Validates validate_batch_plan(options), every label in
   // range, at least one class with images, B/k <= number of classes with at least one image. Classes with fewer
   // than batch_k images: one warning (log tag "data", rank 0 only) saying how many, then drawn with replacement.
-  GlobalBatchSampler(const std::vector<int64_t>& labels, int64_t num_classes, const BatchPlanOptions& options);
+  // shard_of_class: [num_classes] the shard (set index) of each class, -1 for classes not visible;
+  // required when options.shard_groups > 0, ignored otherwise.
+  GlobalBatchSampler(const std::vector<int64_t>& labels, int64_t num_classes, const BatchPlanOptions& options,
+                     const std::vector<int64_t>& shard_of_class = {});
 
   // The whole global batch of `step`: R*B rows (indices into the ImageSource) in the layout above.
   std::vector<int64_t> global_batch(uint64_t step) const;
@@ -73,6 +87,9 @@ class GlobalBatchSampler {
   int64_t num_rows_ = 0;
   std::vector<int64_t> nonempty_classes_;            // ascending class ids with >= 1 image
   std::vector<std::vector<int64_t>> rows_of_class_;  // [num_classes] ascending rows
+  std::vector<std::vector<int64_t>> classes_of_shard_;  // shard_groups > 0: [S] non-empty visible classes
+
+  std::vector<int64_t> stratified_classes(uint64_t step) const;
 };
 
 }  // namespace dml

@@ -27,6 +27,9 @@ struct EvalConfig {
   int64_t kmeans_restarts = KMeansOptions{}.restarts;  // k-means++ starts for NMI; the lowest inertia wins
   uint64_t seed = 0;                          // k-means seed; the run's seed
   int64_t max_images = 0;                     // evaluate on a subset of this many images (0 = all)
+  // Every rank's source holds only its own rows (rank-local shards): each rank embeds all of them and
+  // the evaluated set is their concatenation in rank order; max_images then applies per rank.
+  bool rank_local = false;
 };
 
 // ks non-empty with every K >= 1, batch_size >= 1, max_images >= 0. Throws OptionError ("ks",
@@ -72,12 +75,15 @@ class Evaluator {
 
  private:
   torch::Tensor embed(const ImageSource& source, ReplicaGroup& replicas);
+  // Rank-local mode: the labels of every rank's rows, concatenated in rank order (collective).
+  std::vector<int64_t> gather_labels(const std::vector<int64_t>& local) const;
 
   Communicator& comm_;
   ImageSource gallery_, query_;  // already restricted to the evaluated rows
   std::vector<int64_t> gallery_rows_, query_rows_;
   bool has_query_ = false;
   EvalConfig config_;
+  std::vector<int64_t> evaluated_labels_;  // labels of the whole evaluated (gallery) set, every rank
 };
 
 }  // namespace dml

@@ -28,6 +28,9 @@ struct DataConfig {
   int64_t preload_max_bytes = int64_t{2048} << 20;  // a split up to this size is read into memory once
   int workers = 2;                                  // loader threads per replica (>= 1)
   int prefetch = 3;                                 // batches kept ready per replica (>= 2)
+  // Rank r of R opens only the shards [r*S/R, (r+1)*S/R) of each split (S % R == 0), for training and
+  // evaluation, and the class sequence is stratified by shard (see batch_sampler.h).
+  bool rank_local_shards = false;
 };
 
 struct RunConfig {
