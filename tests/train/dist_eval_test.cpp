@@ -135,6 +135,21 @@ TEST_F(DistEval, ExportReadsBackInH5py) {
   EXPECT_NE(check.output.find("ok"), std::string::npos) << check.output;
 }
 
+// Query/gallery protocol: nothing is excluded, so a split queried against itself finds every query
+// at distance 0 (Recall@1 = 1), while the same-set protocol, which excludes the query, does not.
+TEST_F(DistEval, QueryAgainstGalleryDoesNotExcludeTheQuery) {
+  const std::string json = dir_->file("query.json");
+  const CommandResult r = run_dist_eval({"--checkpoint", dir_->file("m-best.pt"), "--query-split", "test", "--split",
+                                         "test", "--recall-k", "1,2", "--metrics-json", json, "--threads", "1"},
+                                        2);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto got = json_numbers(read_file(json));
+  EXPECT_EQ(got.at("images"), 70);  // 35 queries + 35 gallery images
+  EXPECT_DOUBLE_EQ(got.at("recall@1"), 1.0);
+  EXPECT_DOUBLE_EQ(got.at("precision@1"), 1.0);
+  EXPECT_LT(logged().back().at("recall@1"), 1.0);  // the same-set figure of that model
+}
+
 // The model in Python: launch/export_torchscript.py's module, fed the same images, gives dist_eval's
 // exported embeddings within 1e-5.
 TEST_F(DistEval, TorchScriptInPythonEqualsDistEval) {
