@@ -167,7 +167,9 @@ void expect_refused(const std::vector<std::string>& args, const std::string& nam
   EXPECT_TRUE(contains(last, "error: ")) << shown << "\n" << r.output;
   EXPECT_TRUE(contains(last, named)) << shown << " should name " << named << "\n" << r.output;
   EXPECT_FALSE(contains(r.output, "Traceback")) << shown << "\n" << r.output;
-  if (only_line) EXPECT_EQ(last, r.output) << shown << ": more than the error line\n" << r.output;
+  if (only_line) {
+    EXPECT_EQ(last, r.output) << shown << ": more than the error line\n" << r.output;
+  }
   EXPECT_EQ(dml::test::list_files(out_dir), std::vector<std::string>{}) << shown;
 }
 

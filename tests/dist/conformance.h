@@ -2,6 +2,7 @@
 // Test bodies shared by the plain suite (one process) and the MPI suite (mpirun -np 2). Every
 // expected value is derived by hand from "rank r contributes something made of r", in terms of
 // the world size W, so the same body checks single (W = 1) and mpi (W = 2).
+#include <cstdlib>
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -34,7 +35,10 @@ class CountingCommunicator final : public Communicator {
   at::Tensor reduce_scatter_sum(const at::Tensor& t) override { ++reduce_scatters; return inner_.reduce_scatter_sum(t); }
   void broadcast(at::Tensor& t, int root) override { ++broadcasts; inner_.broadcast(t, root); }
   void barrier() override { inner_.barrier(); }
-  [[noreturn]] void abort(int exit_code) override { inner_.abort(exit_code); }
+  [[noreturn]] void abort(int exit_code) override {
+    inner_.abort(exit_code);
+    std::abort();  // not reached: inner_.abort never returns (the attribute is not part of the call)
+  }
   int all_reduces = 0, all_gathers = 0, reduce_scatters = 0, broadcasts = 0;
 
  private:
