@@ -55,9 +55,16 @@ MPI_Datatype mpi_datatype(const at::Tensor& tensor) {
 
 void agree_on_tensor(MPI_Comm comm, CollectiveOp op, const at::Tensor& tensor, const AgreementRules& rules,
                      int root) {
+  exchange_and_check(comm, op, describe_tensor(tensor, rules, root, op), rules);
+}
+
+void agree_on_barrier(MPI_Comm comm, const AgreementRules& rules) {
+  exchange_and_check(comm, CollectiveOp::kBarrier, describe_barrier(), rules);
+}
+
+void exchange_and_check(MPI_Comm comm, CollectiveOp op, const TensorSignature& mine, const AgreementRules& rules) {
   int size = 1;
   DML_MPI_CHECK(MPI_Comm_size(comm, &size));
-  const TensorSignature mine = describe_tensor(tensor, rules, root);
   std::vector<TensorSignature> table(size);
   DML_MPI_CHECK(MPI_Allgather(mine.data(), kSignatureWords, MPI_INT64_T, table.data(), kSignatureWords,
                               MPI_INT64_T, comm));

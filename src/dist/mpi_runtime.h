@@ -28,6 +28,10 @@ MPI_Datatype mpi_datatype(const at::Tensor& tensor);
 // (the same on every rank, so a mismatch throws on every rank).
 void agree_on_tensor(MPI_Comm comm, CollectiveOp op, const at::Tensor& tensor, const AgreementRules& rules,
                      int root = 0);
+// The same for a barrier (its signature names only the operation).
+void agree_on_barrier(MPI_Comm comm, const AgreementRules& rules);
+// All-gathers `mine` over `comm` and runs check_agreement(op, table, rules).
+void exchange_and_check(MPI_Comm comm, CollectiveOp op, const TensorSignature& mine, const AgreementRules& rules);
 
 // Communicators every backend built on MPI needs: a private duplicate of the world (errors
 // return instead of aborting) and its shared-memory (node-local) split.

@@ -8,7 +8,7 @@ namespace dml::dist {
 namespace {
 
 enum Problem : int64_t { kOk = 0, kUndefined = 1, kUnsupportedDtype = 2, kWrongDevice = 3, kTooManyDims = 4 };
-enum Word { kProblem = 0, kDtype = 1, kNdim = 2, kDevice = 3, kRoot = 4, kDims = 5 };
+enum Word { kProblem = 0, kDtype = 1, kNdim = 2, kDevice = 3, kRoot = 4, kOp = 5, kDims = 6 };
 
 // Device codes in signatures: -1 CPU, k CUDA k, -2 anything else.
 int64_t device_code(const at::Tensor& t) {
@@ -45,6 +45,15 @@ std::string problem_text(const TensorSignature& s, const AgreementRules& rules) 
   }
 }
 
+// "all_gather", "broadcast (root 1)", or "unknown operation 7" for a word no build writes.
+std::string call_text(const TensorSignature& s) {
+  const int64_t code = s[kOp];
+  if (code < 0 || code > static_cast<int64_t>(CollectiveOp::kBarrier)) return str("unknown operation ", code);
+  const auto op = static_cast<CollectiveOp>(code);
+  if (op == CollectiveOp::kBroadcast) return str(op_name(op), " (root ", s[kRoot], ")");
+  return op_name(op);
+}
+
 std::string differing_ranks(const std::vector<TensorSignature>& table) {
   std::ostringstream out;
   out << "rank 0 has " << shape_text(table[0]);
@@ -66,13 +75,21 @@ const char* op_name(CollectiveOp op) {
     case CollectiveOp::kAllGather: return "all_gather";
     case CollectiveOp::kReduceScatter: return "reduce_scatter_sum";
     case CollectiveOp::kBroadcast: return "broadcast";
+    case CollectiveOp::kBarrier: return "barrier";
   }
   return "collective";
 }
 
-TensorSignature describe_tensor(const at::Tensor& tensor, const AgreementRules& rules, int root) {
+TensorSignature describe_barrier() {
+  TensorSignature s{};
+  s[kOp] = static_cast<int64_t>(CollectiveOp::kBarrier);
+  return s;
+}
+
+TensorSignature describe_tensor(const at::Tensor& tensor, const AgreementRules& rules, int root, CollectiveOp op) {
   TensorSignature s{};
   s[kRoot] = root;
+  s[kOp] = static_cast<int64_t>(op);
   if (!tensor.defined()) {
     s[kProblem] = kUndefined;
     return s;
@@ -96,8 +113,22 @@ TensorSignature describe_tensor(const at::Tensor& tensor, const AgreementRules& 
 }
 
 void check_agreement(CollectiveOp op, const std::vector<TensorSignature>& table, const AgreementRules& rules) {
-  const std::string where = str("dist/", rules.backend, " ", op_name(op), ": ");
   const int world = static_cast<int>(table.size());
+  // Different operations first, with a message that does not depend on this rank's own call.
+  bool same_op = true;
+  for (int r = 1; r < world; ++r) same_op = same_op && table[r][kOp] == table[0][kOp];
+  if (!same_op) {
+    std::ostringstream calls;
+    for (int r = 0, listed = 0; r < world && listed < 8; ++r) {
+      if (r > 0 && table[r][kOp] == table[0][kOp]) continue;
+      calls << (r ? ", " : "") << "rank " << r << " called " << call_text(table[r]);
+      if (r > 0) ++listed;
+    }
+    throw Error(str("dist/", rules.backend, ": ranks called different collectives (", calls.str(),
+                    "); every rank must issue the same collectives in the same order"));
+  }
+  if (op == CollectiveOp::kBarrier) return;
+  const std::string where = str("dist/", rules.backend, " ", op_name(op), ": ");
   for (int r = 0; r < world; ++r) {
     check(table[r][kProblem] == kOk, where, "rank ", r, ": ", problem_text(table[r], rules));
   }

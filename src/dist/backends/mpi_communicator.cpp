@@ -84,7 +84,10 @@ class MpiCommunicator final : public Communicator {
     if (!work.is_same(tensor)) tensor.copy_(work);
   }
 
-  void barrier() override { DML_MPI_CHECK(MPI_Barrier(comms_.world)); }
+  void barrier() override {
+    agree_on_barrier(comms_.world, rules_);
+    DML_MPI_CHECK(MPI_Barrier(comms_.world));
+  }
 
   [[noreturn]] void abort(int exit_code) override {
     std::fflush(stdout);

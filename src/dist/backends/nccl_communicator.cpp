@@ -145,6 +145,7 @@ class NcclCommunicator final : public Communicator {
     // Host-level barrier after this rank's queued collectives have completed.
     c10::cuda::CUDAGuard guard(device_);
     stream_->synchronize();
+    agree_on_barrier(mpi_.world, rules_);
     DML_MPI_CHECK(MPI_Barrier(mpi_.world));
   }
 

@@ -45,7 +45,7 @@ class SingleCommunicator final : public Communicator {
 
  private:
   void agree(CollectiveOp op, const at::Tensor& tensor, int root) {
-    check_agreement(op, {describe_tensor(tensor, rules_, root)}, rules_);
+    check_agreement(op, {describe_tensor(tensor, rules_, root, op)}, rules_);
   }
   AgreementRules rules_{"single", kAnyDevice, /*allow_half=*/true};
 };
