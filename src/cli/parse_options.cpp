@@ -63,6 +63,8 @@ po::options_description make_description(TrainOptions& o, ListFlags& lists, std:
       ("workers", value(&c.data.workers), "loader threads per replica")
       ("prefetch", value(&c.data.prefetch), "batches prepared ahead per replica (>= 2)")
       ("resume", po::value(&c.run.resume), "continue from a <prefix>-last.pt checkpoint")
+      ("resume-override", cli::switch_value(&c.run.resume_override),
+       "with --resume: continue although options that change the run differ from the checkpoint (warns, listing them)")
       ("metrics-file", po::value(&c.run.metrics_file), "append JSON lines (training logs and evaluations) to this file")
       ("eval-interval", value(&c.run.eval_interval), "epochs between evaluations")
       ("eval-untrained", cli::switch_value(&c.run.eval_untrained),
@@ -128,6 +130,19 @@ bool parse_options(int argc, const char* const* argv, TrainOptions& o) {
   return true;
 }
 
+// The options (describe_options keys) that change the run: a resume compares exactly these with the
+// checkpoint's. Not here: threads, workers, prefetch, preload, logging, evaluation schedule, epochs and
+// max-steps (extending a run is fine), the devices and backend (the replica count is checked on its
+// own), the save prefix and the resume flags.
+const std::vector<std::string>& run_changing_options() {
+  static const std::vector<std::string> keys = {
+      "data-path", "train-split", "test-split", "crop-size", "rank-local-shards", "max-test-images",
+      "model", "embed-dim", "use-pretrained", "small-input-stem", "freeze-bn", "batch-size", "batch-k",
+      "margin", "beta", "nu", "sampler-cutoff", "nonzero-loss-cutoff", "optimizer", "lr", "lr-beta", "wd",
+      "factor", "steps", "adam-epsilon", "momentum", "iterations-per-epoch", "seed"};
+  return keys;
+}
+
 std::string describe_options(const TrainOptions& o) {
   const TrainConfig& c = o.config;
   std::ostringstream s;
@@ -179,6 +194,7 @@ std::string describe_options(const TrainOptions& o) {
   line("kmeans-restarts", c.eval.kmeans_restarts);
   line("save-model-prefix", c.run.save_model_prefix);
   line("resume", c.run.resume);
+  line("resume-override", c.run.resume_override);
   line("metrics-file", c.run.metrics_file);
   line("max-steps", c.run.max_steps);
   return s.str();

@@ -3,6 +3,7 @@
 #include <map>
 #include <sstream>
 
+#include "dml/cli/options.h"
 #include "dml/dist/communicator.h"
 #include "dml/train/devices.h"
 #include "cli/device_flags.h"
@@ -138,6 +139,8 @@ TrainConfig make_train_config_without_devices(const TrainOptions& o) {
   c.eval.out_channels = c.model.in_channels;
   c.eval.workers = c.data.workers;
   c.eval.seed = c.batches.seed;
+  c.run.resume_compared_options = run_changing_options();
+  c.run.resume_override_hint = "to continue with this run's values anyway, add --resume-override";
 
   with_flags([&] { validate_batch_plan(c.batches); });
   with_flags([&] { validate_sampling(c.sampling); });

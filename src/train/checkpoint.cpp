@@ -5,6 +5,7 @@
 
 #include "dml/util/atomic_file.h"
 #include "dml/util/error.h"
+#include "dml/util/log.h"
 
 namespace dml {
 namespace {
@@ -89,6 +90,79 @@ void load_module(torch::serialize::InputArchive& archive, const std::string& key
   for (const auto& b : module.named_buffers()) check_shape(b.key(), b.value());
 }
 
+void write_best_metrics(torch::serialize::OutputArchive& archive, const TrainingState& state) {
+  const RetrievalMetrics& m = state.best_metrics;
+  archive.write("state/best_epoch", torch::tensor(state.best_epoch));
+  archive.write("state/best/ks", torch::tensor(m.ks, torch::kInt64).reshape({-1}));
+  archive.write("state/best/recall_at_k", torch::tensor(m.recall_at_k, torch::kFloat64).reshape({-1}));
+  archive.write("state/best/scalars", torch::tensor({m.precision_at_1, m.r_precision, m.map_at_r, m.nmi,
+                                                      static_cast<double>(m.num_queries)}, torch::kFloat64));
+}
+
+// Checkpoints written before the best metrics were stored load with best_epoch -1.
+void read_best_metrics(torch::serialize::InputArchive& archive, TrainingState& state) {
+  torch::Tensor epoch, ks, recall, scalars;
+  if (!archive.try_read("state/best_epoch", epoch) || !archive.try_read("state/best/ks", ks) ||
+      !archive.try_read("state/best/recall_at_k", recall) || !archive.try_read("state/best/scalars", scalars)) {
+    return;
+  }
+  state.best_epoch = epoch.item<int64_t>();
+  RetrievalMetrics& m = state.best_metrics;
+  ks = ks.cpu().contiguous();
+  recall = recall.cpu().to(torch::kFloat64).contiguous();
+  scalars = scalars.cpu().to(torch::kFloat64).contiguous();
+  m.ks.assign(ks.data_ptr<int64_t>(), ks.data_ptr<int64_t>() + ks.numel());
+  m.recall_at_k.assign(recall.data_ptr<double>(), recall.data_ptr<double>() + recall.numel());
+  const double* v = scalars.data_ptr<double>();
+  m.precision_at_1 = v[0];
+  m.r_precision = v[1];
+  m.map_at_r = v[2];
+  m.nmi = v[3];
+  m.num_queries = static_cast<int64_t>(v[4]);
+}
+
+std::map<std::string, std::string> parse_options_text(const std::string& text) {
+  std::map<std::string, std::string> options;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const size_t eq = line.find(" = ");
+    if (eq != std::string::npos) options[line.substr(0, eq)] = line.substr(eq + 3);
+  }
+  return options;
+}
+
+struct Difference {
+  std::string what, checkpoint, run;
+};
+
+// Every run-changing difference between the checkpoint and this run, in one list.
+std::vector<Difference> run_differences(torch::serialize::InputArchive& archive, const std::string& path,
+                                        const RunSignature& expected) {
+  std::vector<Difference> out;
+  auto compare = [&](const std::string& what, const std::string& found, const std::string& wanted) {
+    if (found != wanted) out.push_back({what, found, wanted});
+  };
+  if (!expected.compared_options.empty()) {
+    const auto stored = parse_options_text(read_string(archive, "meta/options", path));
+    const auto current = parse_options_text(expected.options_text);
+    for (const auto& key : expected.compared_options) {
+      const auto s = stored.find(key), c = current.find(key);
+      compare(key, s == stored.end() ? "(not recorded)" : s->second, c == current.end() ? "(not set)" : c->second);
+    }
+    return out;
+  }
+  compare("model", read_string(archive, "meta/model", path), expected.model);
+  compare("embedding size", std::to_string(read_int(archive, "meta/embed_dim", path)), std::to_string(expected.embed_dim));
+  compare("batch size", std::to_string(read_int(archive, "meta/batch_size", path)), std::to_string(expected.batch_size));
+  compare("batch_k", std::to_string(read_int(archive, "meta/batch_k", path)), std::to_string(expected.batch_k));
+  compare("seed", std::to_string(read_int(archive, "meta/seed", path)), std::to_string(expected.seed));
+  compare("optimizer", read_string(archive, "meta/optimizer", path), expected.optimizer);
+  compare("iterations per epoch", std::to_string(read_int(archive, "meta/iterations_per_epoch", path)),
+          std::to_string(expected.iterations_per_epoch));
+  return out;
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, const Optimizer& net_optimizer,
@@ -105,22 +179,43 @@ void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& los
   archive.write("state/epoch", torch::tensor(state.epoch));
   archive.write("state/step", torch::tensor(state.step));
   archive.write("state/best_recall_at_1", torch::tensor(state.best_recall_at_1, torch::kFloat64));
+  write_best_metrics(archive, state);
   write_file_atomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
 }
 
 TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, Optimizer& net_optimizer,
                               Optimizer* beta_optimizer, const RunSignature& expected) {
   auto archive = open_archive(path, device_of(*net));
-  expect_equal(path, "name", "model", read_string(archive, "meta/model", path), expected.model);
-  expect_equal(path, "embed_dim", "embedding size", std::to_string(read_int(archive, "meta/embed_dim", path)), std::to_string(expected.embed_dim));
-  expect_equal(path, "batch_size", "batch size", std::to_string(read_int(archive, "meta/batch_size", path)), std::to_string(expected.batch_size));
-  expect_equal(path, "batch_k", "batch_k", std::to_string(read_int(archive, "meta/batch_k", path)), std::to_string(expected.batch_k));
   expect_equal(path, "replicas", "number of replicas (ranks x devices)", std::to_string(read_int(archive, "meta/total_replicas", path)),
                std::to_string(expected.total_replicas));
-  expect_equal(path, "seed", "seed", std::to_string(read_int(archive, "meta/seed", path)), std::to_string(expected.seed));
-  expect_equal(path, "kind", "optimizer", read_string(archive, "meta/optimizer", path), expected.optimizer);
-  expect_equal(path, "iterations_per_epoch", "iterations per epoch", std::to_string(read_int(archive, "meta/iterations_per_epoch", path)),
-               std::to_string(expected.iterations_per_epoch));
+  // Beta: learned (a parameter in the loss archive, moments under optim/beta/) or fixed; a resume
+  // must not silently drop or invent the learned values.
+  {
+    torch::serialize::InputArchive loss_archive;
+    torch::Tensor beta;
+    const bool learned_in_checkpoint = archive.try_read("loss", loss_archive) && loss_archive.try_read("beta", beta);
+    const bool learned_now = beta_optimizer != nullptr;
+    check(learned_in_checkpoint == learned_now, path, ": the checkpoint ",
+          learned_in_checkpoint ? "learned beta (per-class values and their optimiser state)" : "kept beta fixed",
+          " but this run ", learned_now ? "learns it" : "keeps it fixed", "; resume with ",
+          learned_in_checkpoint ? "a positive beta learning rate (the checkpoint's lr-beta)"
+                                : "beta fixed (lr-beta <= 0, as the checkpoint)",
+          ", or start a new run without resuming");
+  }
+  const std::vector<Difference> differences = run_differences(archive, path, expected);
+  if (!differences.empty()) {
+    std::string list;
+    for (const auto& d : differences) {
+      list += str("\n  ", d.what, ": ", d.checkpoint, " in the checkpoint, ", d.run, " in this run");
+    }
+    if (!expected.allow_option_changes) {
+      throw Error(str(path, ": this run differs from the checkpoint in ", differences.size(), " option(s) that change the run:",
+                      list, "\nresume with the checkpoint's values, or start a new run without resuming",
+                      expected.override_hint.empty() ? "" : "; ", expected.override_hint));
+    }
+    log::warn("ckpt", str(path, ": continuing with ", differences.size(),
+                          " option(s) that differ from the checkpoint (override):", list));
+  }
   load_module(archive, "model", *net, path);
   load_module(archive, "loss", *loss, path);
   net_optimizer.load(archive, "optim/network/");
@@ -131,6 +226,7 @@ TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, Margin
   torch::Tensor best;
   archive.read("state/best_recall_at_1", best);
   state.best_recall_at_1 = best.item<double>();
+  read_best_metrics(archive, state);
   return state;
 }
 
@@ -148,12 +244,7 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   CheckpointInfo info;
   info.model = read_string(archive, "meta/model", path);
   info.embed_dim = read_int(archive, "meta/embed_dim", path);
-  std::istringstream lines(read_string(archive, "meta/options", path));
-  std::string line;
-  while (std::getline(lines, line)) {
-    const size_t eq = line.find(" = ");
-    if (eq != std::string::npos) info.options[line.substr(0, eq)] = line.substr(eq + 3);
-  }
+  info.options = parse_options_text(read_string(archive, "meta/options", path));
   return info;
 }
 

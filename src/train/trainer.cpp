@@ -12,7 +12,6 @@
 
 #include "dml/data/shard_set.h"
 #include "dml/dist/broadcast_module.h"
-#include "dml/dist/fault_injection.h"
 #include "dml/dist/scalar_collectives.h"
 #include "dml/dist/gradient_buckets.h"
 #include "dml/model/param_groups.h"
@@ -89,6 +88,26 @@ void log_resident_data(Communicator& comm, const ShardSet& train, const ShardSet
                 " test images (", v[3].item<int64_t>() >> 20, " MB);");
   }
   log::info("data", line);
+}
+
+// Every rank reads the checkpoint itself, so it must be visible to all of them: the ranks agree on
+// that before any of them loads, and the error names the ranks (and hosts) that lack the file.
+void check_visible_everywhere(Communicator& comm, const std::string& path) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  torch::Tensor mine = torch::tensor({int64_t{std::filesystem::exists(path) ? 1 : 0}});
+  if (comm.cuda_device() >= 0) mine = mine.to(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.cuda_device())));
+  const torch::Tensor all = comm.all_gather(mine).cpu().contiguous();
+  std::string missing;
+  for (int64_t r = 0; r < all.numel(); ++r) {
+    if (all[r].item<int64_t>() == 0) missing += str(missing.empty() ? "" : ", ", r);
+  }
+  if (missing.empty()) return;
+  const bool me = !std::filesystem::exists(path);
+  throw Error(str(path, ": the checkpoint to resume from is missing on rank(s) ", missing, " of ", comm.world_size(),
+                  me ? str(" (this is rank ", comm.rank(), " on host ", host, ")") : std::string(),
+                  "; every rank reads it, so the file must be visible to every rank: put it on a filesystem "
+                  "shared by all nodes, or copy it to the same path on each node"));
 }
 
 }  // namespace
@@ -180,11 +199,18 @@ Trainer::Trainer(const TrainConfig& config, Communicator& comm) : s_(std::make_u
 
   s.signature = {c.model.name, c.model.embed_dim, c.batches.batch_size, c.batches.blocks.batch_k, s.total_replicas,
                  static_cast<int64_t>(seed), optimizer_name(c.network_optimizer.kind), c.run.iterations_per_epoch,
-                 c.run.options_text};
+                 c.run.options_text,    c.run.resume_compared_options, c.run.resume_override,
+                 c.run.resume_override_hint};
   if (!c.run.resume.empty()) {
+    check_visible_everywhere(comm, c.run.resume);
     s.state = load_checkpoint(c.run.resume, s.replicas->primary(), s.loss, *s.net_optimizer, s.beta_optimizer.get(), s.signature);
     s.replicas->copy_primary_to_replicas();
     log::info("ckpt", str("resumed from ", c.run.resume, " at epoch ", s.state.epoch, ", step ", s.state.step));
+    if (s.state.best_epoch >= 0) {  // the final table shows the same best as an uninterrupted run
+      s.summary.best = s.state.best_metrics;
+      s.summary.has_best = true;
+      s.summary.best_epoch = s.state.best_epoch;
+    }
   }
 
   const ImageSource train_source = make_image_source(*s.train_shards);
@@ -242,7 +268,6 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
   net_optimizer->zero_grad();
   if (beta_optimizer) beta_optimizer->zero_grad();
   std::vector<torch::Tensor> embeddings;
-  fault_injection::before_train_read(comm.rank(), step);  // tests only: DML_FAULT_INJECT
   for (int64_t j = 0; j < replicas->size(); ++j) {
     Batch batch = loaders[j]->next();
     check(batch.step == step, "loader of replica ", j, " returned step ", batch.step, " for step ", step);
@@ -286,6 +311,8 @@ void Trainer::State::evaluate(int64_t epoch, bool untrained, bool select_best) {
     summary.best = metrics;
     summary.has_best = true;
     summary.best_epoch = epoch;
+    state.best_epoch = epoch;
+    state.best_metrics = metrics;
     save_inference_model(best_path(), replicas->primary(), signature);
     log::info("ckpt", str("new best Recall@", metrics.ks.front(), " ", r1, ": wrote ", best_path()));
   }

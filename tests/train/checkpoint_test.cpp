@@ -45,14 +45,19 @@ void train_once(Parts& p) {
   p.beta_opt->step();
 }
 
-RunSignature signature() { return {"small_convnet", 8, 16, 4, 2, 123, "adam", 200, "options text"}; }
+RunSignature signature() { return {"small_convnet", 8, 16, 4, 2, 123, "adam", 200, "options text", {}, false, ""}; }
 
 TEST(Checkpoint, RoundTripRestoresEveryTensorAndTheState) {
   test::TempDir dir;
   Parts a = build(1);
   train_once(a);
   train_once(a);
-  save_checkpoint(dir.file("c-last.pt"), a.net, a.loss, *a.net_opt, a.beta_opt.get(), {3, 41, 0.625}, signature());
+  RetrievalMetrics best;
+  best.ks = {1, 4};
+  best.recall_at_k = {0.625, 0.875};
+  best.map_at_r = 0.25;
+  best.num_queries = 40;
+  save_checkpoint(dir.file("c-last.pt"), a.net, a.loss, *a.net_opt, a.beta_opt.get(), {3, 41, 0.625, 2, best}, signature());
   EXPECT_EQ(test::list_files(dir.path()), std::vector<std::string>{"c-last.pt"});
 
   Parts b = build(2);  // different initial weights
@@ -60,6 +65,11 @@ TEST(Checkpoint, RoundTripRestoresEveryTensorAndTheState) {
   EXPECT_EQ(state.epoch, 3);
   EXPECT_EQ(state.step, 41);
   EXPECT_DOUBLE_EQ(state.best_recall_at_1, 0.625);
+  EXPECT_EQ(state.best_epoch, 2);
+  EXPECT_EQ(state.best_metrics.ks, best.ks);
+  EXPECT_EQ(state.best_metrics.recall_at_k, best.recall_at_k);
+  EXPECT_DOUBLE_EQ(state.best_metrics.map_at_r, 0.25);
+  EXPECT_EQ(state.best_metrics.num_queries, 40);
   auto pa = a.net->named_parameters(), pb = b.net->named_parameters();
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
   auto ba = a.net->named_buffers(), bb = b.net->named_buffers();

@@ -39,4 +39,8 @@ bool parse_options(int argc, const char* const* argv, TrainOptions& options);
 // "key = value" lines of every resolved option, for the log and the checkpoint.
 std::string describe_options(const TrainOptions& options);
 
+// The describe_options keys of the options that change the run; a resume compares them with the
+// checkpoint's (RunConfig::resume_compared_options).
+const std::vector<std::string>& run_changing_options();
+
 }  // namespace dml

@@ -6,7 +6,9 @@
 // <prefix>-best.pt: the model for inference (parameters, buffers, model name, embedding size).
 #include <map>
 #include <string>
+#include <vector>
 
+#include "dml/eval/retrieval_metrics.h"
 #include "dml/loss/margin_loss.h"
 #include "dml/model/embedding_net.h"
 #include "dml/optim/optimizer.h"
@@ -19,6 +21,10 @@ struct TrainingState {
   int64_t epoch = 0;             // the epoch the next step belongs to
   int64_t step = 0;              // the next global step to run
   double best_recall_at_1 = -1;  // best evaluation so far (-1: none)
+  // The best evaluation's metrics and epoch (best_epoch -1: none), so that a resumed run reports the
+  // same best as an uninterrupted one.
+  int64_t best_epoch = -1;
+  RetrievalMetrics best_metrics{};
 };
 
 // What must match for a resume to continue the same run.
@@ -28,7 +34,15 @@ struct RunSignature {
   int64_t seed = 0;
   std::string optimizer;
   int64_t iterations_per_epoch = 0;
-  std::string options_text;  // every resolved option, for the record
+  std::string options_text;  // every resolved option, "key = value" lines
+  // Keys of options_text that change the run: on resume, every one whose value differs from the
+  // checkpoint's is listed (key, checkpoint value, this run's value) in one error -- or, with
+  // allow_option_changes, in one warning. Empty: the fields above are compared instead (model,
+  // embed_dim, batch_size, batch_k, seed, optimizer, iterations_per_epoch). total_replicas is always
+  // compared. `override_hint` ends the error (how to continue anyway).
+  std::vector<std::string> compared_options{};
+  bool allow_option_changes = false;
+  std::string override_hint{};
 };
 
 void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, const Optimizer& net_optimizer,
@@ -37,7 +51,8 @@ void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& los
 // Restores everything save_checkpoint wrote into already-built objects, on the devices they are on
 // (a checkpoint written on one GPU loads onto any device). Throws dml::Error naming the file and the
 // field when the file is missing, of another format version, or from an incompatible run (including
-// a model whose parameter names or shapes differ).
+// a model whose parameter names or shapes differ), and when the checkpoint learned beta but this
+// run keeps it fixed (or the reverse).
 TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, Optimizer& net_optimizer,
                               Optimizer* beta_optimizer, const RunSignature& expected);
 

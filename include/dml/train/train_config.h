@@ -42,6 +42,12 @@ struct RunConfig {
   bool eval_untrained = false;         // also evaluate the model before training
   std::string save_model_prefix = "margin_loss_model";  // <prefix>-best.pt and <prefix>-last.pt
   std::string resume;                  // a <prefix>-last.pt checkpoint to continue from; empty = none
+  // Keys of options_text that change the run (set by the command line, the one list of them): a
+  // resume refuses a checkpoint whose values differ, listing each, unless resume_override (then it
+  // warns with the same list). resume_override_hint says how to override, for the error.
+  std::vector<std::string> resume_compared_options;
+  bool resume_override = false;
+  std::string resume_override_hint;
   std::string metrics_file;            // JSON lines; empty = none
   bool progress = true;                // progress bar on a terminal
   std::string options_text;            // every resolved option, "key = value" lines: logged and checkpointed
