@@ -12,6 +12,7 @@
 
 #include "dml/data/shard_set.h"
 #include "dml/dist/broadcast_module.h"
+#include "dml/dist/fault_injection.h"
 #include "dml/dist/scalar_collectives.h"
 #include "dml/dist/gradient_buckets.h"
 #include "dml/model/param_groups.h"
@@ -268,6 +269,7 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
   net_optimizer->zero_grad();
   if (beta_optimizer) beta_optimizer->zero_grad();
   std::vector<torch::Tensor> embeddings;
+  fault_injection::before_train_read(comm.rank(), step);  // tests only: DML_FAULT_INJECT
   for (int64_t j = 0; j < replicas->size(); ++j) {
     Batch batch = loaders[j]->next();
     check(batch.step == step, "loader of replica ", j, " returned step ", batch.step, " for step ", step);
