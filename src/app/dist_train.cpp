@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
     const dml::Backend backend = dml::parse_backend(options.backend);
     const c10::Device& first = config.devices.front();
     comm = dml::make_communicator(backend, first.is_cuda() ? first.index() : -1);
+    comm->set_collective_timeout(options.collective_timeout);
     torch::set_num_threads(dml::resolve_thread_count(options.threads, comm->local_size()));
     dml::log::info("train", "resolved configuration (" + std::to_string(torch::get_num_threads()) +
                                 " threads per rank):\n" + config.run.options_text);

@@ -83,6 +83,9 @@ po::options_description make_description(TrainOptions& o, ListFlags& lists, std:
       ("adam-epsilon", value(&c.network_optimizer.epsilon), "Adam epsilon (added to the uncorrected sqrt(v))")
       ("momentum", value(&c.network_optimizer.momentum), "SGD momentum (network with --optimizer sgd, and beta)")
       ("backend", value(&o.backend), "communicator: auto, single, mpi, nccl")
+      ("collective-timeout", value(&o.collective_timeout),
+       "seconds a collective may wait for the other ranks before the job aborts, naming the rank, step and "
+       "operation (mpi backend); 0 = no limit")
       ("gpus-per-rank", value(&o.gpus_per_rank),
        "GPUs per rank when several ranks share a node: local rank r drives GPUs r*N..r*N+N-1 (0 = use --gpus)")
       ("cpu-replicas", value(&o.cpu_replicas), "replicas per rank on CPU (tests the multi-device path)")

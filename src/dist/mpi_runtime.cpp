@@ -1,6 +1,9 @@
 #include "dist/mpi_runtime.h"
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "dml/util/error.h"
 #include "dml/util/log.h"
@@ -53,21 +56,55 @@ MPI_Datatype mpi_datatype(const at::Tensor& tensor) {
   }
 }
 
+void mpi_wait(MPI_Request& request, const char* what, const CollectiveDeadline* deadline) {
+  if (!deadline || deadline->seconds <= 0) {
+    mpi_check(MPI_Wait(&request, MPI_STATUS_IGNORE), what);
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const auto limit = std::chrono::duration<double>(deadline->seconds);
+  for (int polls = 0;; ++polls) {
+    int done = 0;
+    mpi_check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+    if (done) return;
+    if (std::chrono::steady_clock::now() - start > limit) {
+      log::error("dist", str("collective timeout: rank ", deadline->rank, " waited more than ", deadline->seconds,
+                             " s (--collective-timeout) in ", what,
+                             deadline->step >= 0 ? str(" at step ", deadline->step) : std::string(),
+                             "; another rank is stuck, slow or lost; aborting the job"));
+      std::fflush(stdout);
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+      std::_Exit(1);
+    }
+    // Spin briefly (collectives are usually short), then poll gently.
+    if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
 void agree_on_tensor(MPI_Comm comm, CollectiveOp op, const at::Tensor& tensor, const AgreementRules& rules,
-                     int root) {
-  exchange_and_check(comm, op, describe_tensor(tensor, rules, root, op), rules);
+                     int root, const CollectiveDeadline* deadline) {
+  exchange_and_check(comm, op, describe_tensor(tensor, rules, root, op), rules, deadline);
 }
 
-void agree_on_barrier(MPI_Comm comm, const AgreementRules& rules) {
-  exchange_and_check(comm, CollectiveOp::kBarrier, describe_barrier(), rules);
+void agree_on_barrier(MPI_Comm comm, const AgreementRules& rules, const CollectiveDeadline* deadline) {
+  exchange_and_check(comm, CollectiveOp::kBarrier, describe_barrier(), rules, deadline);
 }
 
-void exchange_and_check(MPI_Comm comm, CollectiveOp op, const TensorSignature& mine, const AgreementRules& rules) {
+void exchange_and_check(MPI_Comm comm, CollectiveOp op, const TensorSignature& mine, const AgreementRules& rules,
+                        const CollectiveDeadline* deadline) {
   int size = 1;
   DML_MPI_CHECK(MPI_Comm_size(comm, &size));
   std::vector<TensorSignature> table(size);
-  DML_MPI_CHECK(MPI_Allgather(mine.data(), kSignatureWords, MPI_INT64_T, table.data(), kSignatureWords,
-                              MPI_INT64_T, comm));
+  if (!deadline) {
+    DML_MPI_CHECK(MPI_Allgather(mine.data(), kSignatureWords, MPI_INT64_T, table.data(), kSignatureWords,
+                                MPI_INT64_T, comm));
+  } else {
+    MPI_Request request = MPI_REQUEST_NULL;
+    DML_MPI_CHECK(MPI_Iallgather(mine.data(), kSignatureWords, MPI_INT64_T, table.data(), kSignatureWords,
+                                 MPI_INT64_T, comm, &request));
+    mpi_wait(request, str("the agreement exchange before ", op_name(op)).c_str(), deadline);
+  }
   check_agreement(op, table, rules);
 }
 

@@ -26,12 +26,25 @@ MPI_Datatype mpi_datatype(const at::Tensor& tensor);
 
 // All-gathers every rank's signature of `tensor` over `comm` and runs check_agreement on the table
 // (the same on every rank, so a mismatch throws on every rank).
+// Hang protection: how long a rank waits for one non-blocking MPI call before it logs this rank,
+// the step and the operation and aborts the job (MPI_Abort). seconds <= 0: no limit.
+struct CollectiveDeadline {
+  double seconds = 0;
+  int64_t step = -1;
+  int rank = 0;
+};
+// Completes `request` (MPI_Wait without a limit; otherwise MPI_Test polled until the deadline).
+// `what` names the operation in the timeout message.
+void mpi_wait(MPI_Request& request, const char* what, const CollectiveDeadline* deadline);
+
+// deadline: nullptr = a blocking exchange; otherwise a non-blocking one bounded by it.
 void agree_on_tensor(MPI_Comm comm, CollectiveOp op, const at::Tensor& tensor, const AgreementRules& rules,
-                     int root = 0);
+                     int root = 0, const CollectiveDeadline* deadline = nullptr);
 // The same for a barrier (its signature names only the operation).
-void agree_on_barrier(MPI_Comm comm, const AgreementRules& rules);
+void agree_on_barrier(MPI_Comm comm, const AgreementRules& rules, const CollectiveDeadline* deadline = nullptr);
 // All-gathers `mine` over `comm` and runs check_agreement(op, table, rules).
-void exchange_and_check(MPI_Comm comm, CollectiveOp op, const TensorSignature& mine, const AgreementRules& rules);
+void exchange_and_check(MPI_Comm comm, CollectiveOp op, const TensorSignature& mine, const AgreementRules& rules,
+                        const CollectiveDeadline* deadline = nullptr);
 
 // Communicators every backend built on MPI needs: a private duplicate of the world (errors
 // return instead of aborting) and its shared-memory (node-local) split.

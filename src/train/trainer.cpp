@@ -269,6 +269,7 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
   net_optimizer->zero_grad();
   if (beta_optimizer) beta_optimizer->zero_grad();
   std::vector<torch::Tensor> embeddings;
+  comm.set_step(static_cast<int64_t>(step));             // for the collective timeout's message
   fault_injection::before_train_read(comm.rank(), step);  // tests only: DML_FAULT_INJECT
   for (int64_t j = 0; j < replicas->size(); ++j) {
     Batch batch = loaders[j]->next();

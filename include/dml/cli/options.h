@@ -26,6 +26,7 @@ struct TrainOptions {
   int gpus_per_rank = 0;       // > 0: local rank r drives GPUs r*N .. r*N+N-1 (overrides --gpus auto)
   int cpu_replicas = 1;        // replicas per rank on the CPU (exercises the multi-device path)
   std::string backend = "auto";    // communicator: auto | single | mpi | nccl
+  double collective_timeout = 300;  // seconds one collective may wait before the job aborts; 0 = no limit
   std::string kvstore = "device";  // accepted for compatibility with the reference; MPI/NCCL replace it
   int threads = 0;                 // torch threads per rank; 0 = cores / local ranks
 };

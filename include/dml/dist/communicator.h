@@ -5,6 +5,7 @@
 // Backends: "single" (one process, always built), "mpi" (Open MPI, host tensors, always built),
 // "nccl" (CUDA tensors, built only with a CUDA LibTorch and NCCL; MPI bootstraps it). Only the
 // factory below knows which backends exist; callers speak this interface and our own types.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +52,13 @@ class Communicator {
   virtual void barrier() = 0;
   // Ends every rank of the job with exit_code (MPI_Abort); never returns.
   [[noreturn]] virtual void abort(int exit_code) = 0;
+
+  // Hang protection ("mpi"; the others ignore it): a collective (its agreement exchange included)
+  // that has not completed on this rank after `seconds` logs one line naming this rank, the step
+  // (set_step) and the operation, then ends the job (MPI_Abort). 0 = no limit (the default).
+  virtual void set_collective_timeout(double seconds) {}
+  // The training step the following collectives belong to, for that message; -1 = none.
+  virtual void set_step(int64_t step) {}
 };
 
 // The backend a run uses: `requested` unless it is kAuto; then "nccl" when the replicas are on a GPU

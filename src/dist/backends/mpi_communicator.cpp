@@ -1,6 +1,7 @@
-// The MPI backend: host tensors, blocking MPI collectives on a private duplicate of
-// MPI_COMM_WORLD. Every collective is preceded by a signature all-gather (mpi_runtime.h) so that a
+// The MPI backend: host tensors, MPI collectives on a private duplicate of MPI_COMM_WORLD, issued
+// non-blocking and completed by mpi_wait (bounded by set_collective_timeout when it is > 0). Every collective is preceded by a signature all-gather (mpi_runtime.h) so that a
 // shape or dtype mismatch throws on every rank instead of hanging or corrupting memory.
+#include <atomic>
 #include <climits>
 
 #include "dist/backend_factories.h"
@@ -32,20 +33,24 @@ class MpiCommunicator final : public Communicator {
   int cuda_device() const override { return -1; }
 
   void all_reduce_sum(at::Tensor& tensor) override {
-    agree_on_tensor(comms_.world, CollectiveOp::kAllReduce, tensor, rules_);
+    const CollectiveDeadline d = deadline();
+    agree_on_tensor(comms_.world, CollectiveOp::kAllReduce, tensor, rules_, 0, &d);
     at::Tensor work = tensor.contiguous();
     const MPI_Datatype type = mpi_datatype(work);
     char* data = static_cast<char*>(work.data_ptr());
     const int64_t item = work.element_size();
     for (int64_t offset = 0; offset < work.numel(); offset += kMaxCount) {
       const int count = static_cast<int>(std::min<int64_t>(kMaxCount, work.numel() - offset));
-      DML_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data + offset * item, count, type, MPI_SUM, comms_.world));
+      MPI_Request request = MPI_REQUEST_NULL;
+      DML_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data + offset * item, count, type, MPI_SUM, comms_.world, &request));
+      mpi_wait(request, "all_reduce_sum", &d);
     }
     if (!work.is_same(tensor)) tensor.copy_(work);
   }
 
   at::Tensor all_gather(const at::Tensor& tensor) override {
-    agree_on_tensor(comms_.world, CollectiveOp::kAllGather, tensor, rules_);
+    const CollectiveDeadline d = deadline();
+    agree_on_tensor(comms_.world, CollectiveOp::kAllGather, tensor, rules_, 0, &d);
     const at::Tensor input = tensor.contiguous();
     std::vector<int64_t> shape = input.sizes().vec();
     if (shape.empty()) shape.push_back(1);  // a scalar gathers into [world]
@@ -54,40 +59,55 @@ class MpiCommunicator final : public Communicator {
     checked_count(output.numel(), "all_gather");
     const int count = checked_count(input.numel(), "all_gather");
     const MPI_Datatype type = mpi_datatype(input);
-    DML_MPI_CHECK(MPI_Allgather(input.data_ptr(), count, type, output.data_ptr(), count, type, comms_.world));
+    MPI_Request request = MPI_REQUEST_NULL;
+    DML_MPI_CHECK(
+        MPI_Iallgather(input.data_ptr(), count, type, output.data_ptr(), count, type, comms_.world, &request));
+    mpi_wait(request, "all_gather", &d);
     return output;
   }
 
   at::Tensor reduce_scatter_sum(const at::Tensor& tensor) override {
-    agree_on_tensor(comms_.world, CollectiveOp::kReduceScatter, tensor, rules_);
+    const CollectiveDeadline d = deadline();
+    agree_on_tensor(comms_.world, CollectiveOp::kReduceScatter, tensor, rules_, 0, &d);
     const at::Tensor input = tensor.contiguous();
     std::vector<int64_t> shape = input.sizes().vec();
     shape[0] /= comms_.size;
     at::Tensor output = at::empty(shape, input.options());
     checked_count(input.numel(), "reduce_scatter_sum");
     const int count = checked_count(output.numel(), "reduce_scatter_sum");
-    DML_MPI_CHECK(MPI_Reduce_scatter_block(input.data_ptr(), output.data_ptr(), count, mpi_datatype(input), MPI_SUM,
-                                           comms_.world));
+    MPI_Request request = MPI_REQUEST_NULL;
+    DML_MPI_CHECK(MPI_Ireduce_scatter_block(input.data_ptr(), output.data_ptr(), count, mpi_datatype(input), MPI_SUM,
+                                            comms_.world, &request));
+    mpi_wait(request, "reduce_scatter_sum", &d);
     return output;
   }
 
   void broadcast(at::Tensor& tensor, int root) override {
-    agree_on_tensor(comms_.world, CollectiveOp::kBroadcast, tensor, rules_, root);
+    const CollectiveDeadline d = deadline();
+    agree_on_tensor(comms_.world, CollectiveOp::kBroadcast, tensor, rules_, root, &d);
     at::Tensor work = tensor.contiguous();
     const MPI_Datatype type = mpi_datatype(work);
     char* data = static_cast<char*>(work.data_ptr());
     const int64_t item = work.element_size();
     for (int64_t offset = 0; offset < work.numel(); offset += kMaxCount) {
       const int count = static_cast<int>(std::min<int64_t>(kMaxCount, work.numel() - offset));
-      DML_MPI_CHECK(MPI_Bcast(data + offset * item, count, type, root, comms_.world));
+      MPI_Request request = MPI_REQUEST_NULL;
+      DML_MPI_CHECK(MPI_Ibcast(data + offset * item, count, type, root, comms_.world, &request));
+      mpi_wait(request, "broadcast", &d);
     }
     if (!work.is_same(tensor)) tensor.copy_(work);
   }
 
   void barrier() override {
-    agree_on_barrier(comms_.world, rules_);
-    DML_MPI_CHECK(MPI_Barrier(comms_.world));
+    const CollectiveDeadline d = deadline();
+    agree_on_barrier(comms_.world, rules_, &d);
+    MPI_Request request = MPI_REQUEST_NULL;
+    DML_MPI_CHECK(MPI_Ibarrier(comms_.world, &request));
+    mpi_wait(request, "barrier", &d);
   }
+
+  void set_collective_timeout(double seconds) override { timeout_s_ = seconds; }
+  void set_step(int64_t step) override { step_ = step; }
 
   [[noreturn]] void abort(int exit_code) override {
     std::fflush(stdout);
@@ -97,8 +117,13 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  // Collectives may run on autograd's threads while the trainer sets the step.
+  CollectiveDeadline deadline() const { return {timeout_s_.load(), step_.load(), comms_.rank}; }
+
   MpiComms comms_;
   AgreementRules rules_{"mpi", kHostDevice, /*allow_half=*/false};
+  std::atomic<double> timeout_s_{0};
+  std::atomic<int64_t> step_{-1};
 };
 
 }  // namespace
