@@ -100,6 +100,20 @@ TEST_F(ResumeFaults, FixedBetaOnALearnedBetaCheckpointIsRefused) {
   EXPECT_EQ(r.output.find("resumed from"), std::string::npos) << r.output;
 }
 
+TEST_F(ResumeFaults, LearnedBetaOnAFixedBetaCheckpointIsRefused) {
+  const std::string fixed = dir_->file("fixed");
+  const CommandResult r1 = run_train(with(args(fixed, 1, 2), {"--lr-beta", "0"}));
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  // lr-beta differs too, but the beta mismatch cannot be overridden, so it is the error.
+  const CommandResult r = run_train(with(args(dir_->file("learned"), 2, 2),
+                                         {"--resume", fixed + "-last.pt", "--resume-override"}));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(fixed + "-last.pt: the checkpoint kept beta fixed but this run learns it; resume with beta fixed"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("resumed from"), std::string::npos) << r.output;
+}
+
 TEST_F(ResumeFaults, FinalTableAfterAnInterruptedRunShowsTheSameBestAsAnUninterruptedOne) {
   const std::string full = dir_->file("table-full"), part = dir_->file("table-part");
   const CommandResult a = run_train(args(full, 3, 2));
