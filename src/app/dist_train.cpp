@@ -2,6 +2,7 @@
 // under Slurm `srun`. One catch here logs the error and ends every rank.
 #include <torch/torch.h>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -32,6 +33,9 @@ void print_summary(const dml::TrainSummary& summary) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) hit while writing a checkpoint is then a failed write (EFBIG),
+  // reported like a full disk, instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   // The launcher's environment, read once: it tags early errors with the rank (world size unknown
   // before MPI starts: assume > 1) and picks this rank's GPU before the communicator binds one.
   const dml::LaunchEnvironment launch = dml::read_launch_environment();

@@ -165,6 +165,23 @@ std::vector<Difference> run_differences(torch::serialize::InputArchive& archive,
 
 }  // namespace
 
+namespace {
+// Writes through checked POSIX calls (a full disk or an I/O error is a dml::Error naming the file,
+// the reason and the fix, and leaves the previous file as it was), never LibTorch's own file
+// writer, whose errors carry C++ stack traces and whose buffered last bytes fail unchecked.
+void save_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
+  write_file_atomically(path, [&](const std::string& tmp) {
+    CheckedFileWriter file(tmp, path);
+    try {
+      archive.save_to([&](const void* data, size_t n) { return file.write(data, n); });
+    } catch (const c10::Error& e) {
+      throw Error(str(path, ": cannot serialise the checkpoint (", e.what_without_backtrace(), ")"));
+    }
+    file.finish();
+  });
+}
+}  // namespace
+
 void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, const Optimizer& net_optimizer,
                      const Optimizer* beta_optimizer, const TrainingState& state, const RunSignature& signature) {
   torch::serialize::OutputArchive archive;
@@ -180,7 +197,7 @@ void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& los
   archive.write("state/step", torch::tensor(state.step));
   archive.write("state/best_recall_at_1", torch::tensor(state.best_recall_at_1, torch::kFloat64));
   write_best_metrics(archive, state);
-  write_file_atomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+  save_archive(archive, path);
 }
 
 TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, Optimizer& net_optimizer,
@@ -236,7 +253,7 @@ void save_inference_model(const std::string& path, EmbeddingNet& net, const RunS
   torch::serialize::OutputArchive model_archive;
   net->save(model_archive);
   archive.write("model", model_archive);
-  write_file_atomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+  save_archive(archive, path);
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {

@@ -28,6 +28,7 @@
 #include "dml/train/shard_image_source.h"
 #include "dml/train/stop_signal.h"
 #include "dml/train/training_log.h"
+#include "dml/util/atomic_file.h"
 #include "dml/util/error.h"
 #include "dml/util/log.h"
 
@@ -151,6 +152,12 @@ Trainer::Trainer(const TrainConfig& config, Communicator& comm) : s_(std::make_u
         c.batches.blocks.batch_k, " but the loss reads blocks of ", c.sampling.blocks.batch_k,
         "; configure both from one ClassBlocks value");
   check_replica_devices(c.devices, comm);
+  // Checkpoints: rank 0 writes them, so rank 0 checks that it can before any data or model work,
+  // and every rank fails with it (not after an epoch of training).
+  const std::string save_problem = comm.rank() == 0 ? file_write_problem(s.last_path()) : std::string();
+  if (any_rank(comm, !save_problem.empty())) {
+    throw OptionError("save_model_prefix", save_problem.empty() ? "rank 0 cannot write its checkpoints" : save_problem);
+  }
   s.total_replicas = static_cast<int64_t>(c.devices.size()) * comm.world_size();
   s.global_batch = s.total_replicas * c.batches.batch_size;
   const torch::Device primary = c.devices.front();
