@@ -1,8 +1,13 @@
 #include "dist/mpi_runtime.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "dml/util/error.h"
@@ -56,6 +61,27 @@ MPI_Datatype mpi_datatype(const at::Tensor& tensor) {
   }
 }
 
+namespace {
+bool process_exists(int pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+// A watched peer whose process no longer exists has died (killed, crashed): name it and end the
+// job now rather than wait for the timeout or for the launcher to notice.
+void check_peers_alive(const PeerWatch& watch, const char* what, const CollectiveDeadline& deadline) {
+  for (const LocalPeer& peer : watch.peers) {
+    if (process_exists(peer.pid)) continue;
+    log::error("dist", str("lost rank ", peer.rank, " (pid ", peer.pid, " on host ", watch.host,
+                           "): its process ended while rank ", deadline.rank, " waited in ", what,
+                           deadline.step >= 0 ? str(" at step ", deadline.step) : std::string(),
+                           "; unless rank ", peer.rank, " printed an error of its own, it was killed (a signal, "
+                           "the out-of-memory killer); aborting the job"));
+    std::fflush(stdout);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    std::_Exit(1);
+  }
+}
+}  // namespace
+
 void mpi_wait(MPI_Request& request, const char* what, const CollectiveDeadline* deadline) {
   if (!deadline || deadline->seconds <= 0) {
     mpi_check(MPI_Wait(&request, MPI_STATUS_IGNORE), what);
@@ -63,11 +89,18 @@ void mpi_wait(MPI_Request& request, const char* what, const CollectiveDeadline* 
   }
   const auto start = std::chrono::steady_clock::now();
   const auto limit = std::chrono::duration<double>(deadline->seconds);
+  const auto watch_every = std::chrono::milliseconds(100);
+  auto next_watch = start + watch_every;
   for (int polls = 0;; ++polls) {
     int done = 0;
     mpi_check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
     if (done) return;
-    if (std::chrono::steady_clock::now() - start > limit) {
+    const auto now = std::chrono::steady_clock::now();
+    if (deadline->watch && now >= next_watch) {
+      next_watch = now + watch_every;
+      check_peers_alive(*deadline->watch, what, *deadline);
+    }
+    if (now - start > limit) {
       log::error("dist", str("collective timeout: rank ", deadline->rank, " waited more than ", deadline->seconds,
                              " s (--collective-timeout) in ", what,
                              deadline->step >= 0 ? str(" at step ", deadline->step) : std::string(),
@@ -108,6 +141,32 @@ void exchange_and_check(MPI_Comm comm, CollectiveOp op, const TensorSignature& m
   check_agreement(op, table, rules);
 }
 
+namespace {
+// Every rank's pid and host name (one all-gather); keeps this node's other ranks whose processes
+// are visible from here (a separate pid namespace would make a live peer look dead otherwise).
+PeerWatch gather_peer_watch(MPI_Comm world, int rank, int size) {
+  constexpr int kHostChars = 256;
+  struct Entry {
+    int64_t pid;
+    char host[kHostChars];
+  };
+  Entry mine{};
+  mine.pid = ::getpid();
+  ::gethostname(mine.host, kHostChars - 1);
+  std::vector<Entry> all(static_cast<size_t>(size));
+  DML_MPI_CHECK(MPI_Allgather(&mine, sizeof(Entry), MPI_BYTE, all.data(), sizeof(Entry), MPI_BYTE, world));
+  PeerWatch watch;
+  watch.host = mine.host;
+  for (int r = 0; r < size; ++r) {
+    const Entry& e = all[static_cast<size_t>(r)];
+    if (r == rank || std::strncmp(e.host, mine.host, kHostChars) != 0) continue;
+    if (!process_exists(static_cast<int>(e.pid))) continue;
+    watch.peers.push_back({r, static_cast<int>(e.pid)});
+  }
+  return watch;
+}
+}  // namespace
+
 MpiComms make_mpi_comms() {
   ensure_mpi_initialized();
   MpiComms c;
@@ -118,6 +177,7 @@ MpiComms make_mpi_comms() {
   DML_MPI_CHECK(MPI_Comm_split_type(c.world, MPI_COMM_TYPE_SHARED, c.rank, MPI_INFO_NULL, &c.local));
   DML_MPI_CHECK(MPI_Comm_rank(c.local, &c.local_rank));
   DML_MPI_CHECK(MPI_Comm_size(c.local, &c.local_size));
+  c.watch = gather_peer_watch(c.world, c.rank, c.size);
   return c;
 }
 

@@ -28,13 +28,27 @@ MPI_Datatype mpi_datatype(const at::Tensor& tensor);
 // (the same on every rank, so a mismatch throws on every rank).
 // Hang protection: how long a rank waits for one non-blocking MPI call before it logs this rank,
 // the step and the operation and aborts the job (MPI_Abort). seconds <= 0: no limit.
+// The ranks on this rank's node whose processes this rank can see (same host name, pid visible at
+// start-up): while it waits, a rank checks that they still exist, so that a rank killed mid-step is
+// named by dml (rank, pid, host) within a fraction of a second. A rank on another node cannot be
+// watched this way; the launcher (mpirun, srun) reports it.
+struct LocalPeer {
+  int rank = 0;
+  int pid = 0;
+};
+struct PeerWatch {
+  std::string host;              // this node's host name
+  std::vector<LocalPeer> peers;  // this node's other ranks
+};
 struct CollectiveDeadline {
   double seconds = 0;
   int64_t step = -1;
   int rank = 0;
+  const PeerWatch* watch = nullptr;  // nullptr or no peers: nothing is watched
 };
-// Completes `request` (MPI_Wait without a limit; otherwise MPI_Test polled until the deadline).
-// `what` names the operation in the timeout message.
+// Completes `request` (MPI_Wait without a limit; otherwise MPI_Test polled until the deadline, and
+// while polling, the deadline's watched peers checked every 100 ms: a peer whose process is gone
+// ends the job (MPI_Abort) with one line naming it). `what` names the operation in the messages.
 void mpi_wait(MPI_Request& request, const char* what, const CollectiveDeadline* deadline);
 
 // deadline: nullptr = a blocking exchange; otherwise a non-blocking one bounded by it.
@@ -52,6 +66,7 @@ struct MpiComms {
   MPI_Comm world = MPI_COMM_NULL;
   MPI_Comm local = MPI_COMM_NULL;
   int rank = 0, size = 1, local_rank = 0, local_size = 1;
+  PeerWatch watch;  // gathered once at start-up (one all-gather of pids and host names)
 };
 MpiComms make_mpi_comms();
 void free_mpi_comms(MpiComms& comms);  // safe after MPI_Finalize (then a no-op)

@@ -118,7 +118,7 @@ class MpiCommunicator final : public Communicator {
 
  private:
   // Collectives may run on autograd's threads while the trainer sets the step.
-  CollectiveDeadline deadline() const { return {timeout_s_.load(), step_.load(), comms_.rank}; }
+  CollectiveDeadline deadline() const { return {timeout_s_.load(), step_.load(), comms_.rank, &comms_.watch}; }
 
   MpiComms comms_;
   AgreementRules rules_{"mpi", kHostDevice, /*allow_half=*/false};
