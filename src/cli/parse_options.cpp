@@ -69,6 +69,8 @@ po::options_description make_description(TrainOptions& o, ListFlags& lists, std:
       ("eval-interval", value(&c.run.eval_interval), "epochs between evaluations")
       ("eval-untrained", cli::switch_value(&c.run.eval_untrained),
        "also evaluate the model before training (printed beside the trained one)")
+      ("skip-nonfinite", cli::switch_value(&c.run.skip_nonfinite),
+       "skip (and count in the log) a step whose loss or gradients are NaN or inf, instead of stopping the run")
       ("freeze-bn", cli::switch_value(&c.freeze_bn),
        "BatchNorm in inference mode with frozen parameters (rank-count invariant runs)")
       ("pretrained-path", po::value(&c.model.pretrained_path),
@@ -192,6 +194,7 @@ std::string describe_options(const TrainOptions& o) {
   line("log-interval", c.run.log_interval);
   line("eval-interval", c.run.eval_interval);
   line("eval-untrained", c.run.eval_untrained);
+  line("skip-nonfinite", c.run.skip_nonfinite);
   line("recall-k", cli::join(c.eval.ks));
   line("nmi", c.eval.nmi);
   line("kmeans-restarts", c.eval.kmeans_restarts);

@@ -34,8 +34,8 @@ std::vector<Fault> parse(const std::string& value) {
     const std::vector<std::string> fields = split(item, ':');
     Fault f;
     f.kind = fields[0];
-    check(f.kind == "sleep" || f.kind == "read_error", "DML_FAULT_INJECT: unknown fault '", f.kind, "' in '", item,
-          "'; use sleep or read_error");
+    check(f.kind == "sleep" || f.kind == "read_error" || f.kind == "nan_loss", "DML_FAULT_INJECT: unknown fault '",
+          f.kind, "' in '", item, "'; use sleep, read_error or nan_loss");
     for (size_t i = 1; i < fields.size(); ++i) {
       const size_t eq = fields[i].find('=');
       check(eq != std::string::npos, "DML_FAULT_INJECT: '", fields[i], "' in '", item, "' is not key=value");
@@ -72,7 +72,7 @@ const std::vector<Fault>& configured() {
 
 void before_train_read(int rank, uint64_t step) {
   for (const Fault& f : configured()) {
-    if (f.rank != rank || f.step != static_cast<int64_t>(step)) continue;
+    if (f.rank != rank || f.step != static_cast<int64_t>(step) || f.kind == "nan_loss") continue;
     if (f.kind == "sleep") {
       log::warn("fault", str("DML_FAULT_INJECT: rank ", rank, " sleeps ", f.seconds, " s before step ", step));
       std::this_thread::sleep_for(std::chrono::duration<double>(f.seconds));
@@ -81,6 +81,16 @@ void before_train_read(int rank, uint64_t step) {
                       "(DML_FAULT_INJECT, as a corrupt shard would)"));
     }
   }
+}
+
+bool nan_loss(int rank, uint64_t step) {
+  for (const Fault& f : configured()) {
+    if (f.kind == "nan_loss" && f.rank == rank && f.step == static_cast<int64_t>(step)) {
+      log::warn("fault", str("DML_FAULT_INJECT: rank ", rank, "'s loss of step ", step + 1, " is NaN"));
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace dml::fault_injection

@@ -134,6 +134,16 @@ void GradientBuckets::synchronize() {
   }
 }
 
+at::Tensor GradientBuckets::all_finite() const {
+  torch::NoGradGuard no_grad;
+  // A NaN or inf anywhere makes its bucket's sum non-finite; float64 sums of float32 values cannot
+  // overflow, so a finite bucket never looks infinite.
+  std::vector<torch::Tensor> sums;
+  for (const auto& b : impl_->buckets) sums.push_back(b.buffer.sum(torch::kFloat64).to(impl_->buckets.front().buffer.device()));
+  if (sums.empty()) return torch::ones({}, torch::kBool);
+  return torch::isfinite(torch::stack(sums)).all();
+}
+
 int64_t GradientBuckets::num_buckets() const { return static_cast<int64_t>(impl_->buckets.size()); }
 
 std::vector<int64_t> GradientBuckets::bucket_sizes_bytes() const {

@@ -182,8 +182,29 @@ void save_archive(torch::serialize::OutputArchive& archive, const std::string& p
 }
 }  // namespace
 
+namespace {
+// A checkpoint never holds NaN or inf weights: such a file would replace the last good state with
+// one that cannot train or embed. The trainer stops at the first non-finite step before it gets
+// here; this is the last guard, for every writer.
+void check_finite_before_writing(const std::string& path, torch::nn::Module& module, const char* what) {
+  torch::NoGradGuard no_grad;
+  for (const auto& item : module.named_parameters()) {
+    check(torch::isfinite(item.value()).all().item<bool>(), path, ": not written: ", what, " parameter ", item.key(),
+          " is not finite (NaN or inf), so the previous file is kept; lower the learning rate, or pass "
+          "--skip-nonfinite to skip non-finite steps");
+  }
+  for (const auto& item : module.named_buffers()) {
+    if (!item.value().is_floating_point()) continue;
+    check(torch::isfinite(item.value()).all().item<bool>(), path, ": not written: ", what, " buffer ", item.key(),
+          " (BatchNorm statistics) is not finite (NaN or inf), so the previous file is kept; lower the learning rate");
+  }
+}
+}  // namespace
+
 void save_checkpoint(const std::string& path, EmbeddingNet& net, MarginLoss& loss, const Optimizer& net_optimizer,
                      const Optimizer* beta_optimizer, const TrainingState& state, const RunSignature& signature) {
+  check_finite_before_writing(path, *net, "model");
+  check_finite_before_writing(path, *loss, "loss");
   torch::serialize::OutputArchive archive;
   write_meta(archive, signature);
   torch::serialize::OutputArchive model_archive, loss_archive;
@@ -248,6 +269,7 @@ TrainingState load_checkpoint(const std::string& path, EmbeddingNet& net, Margin
 }
 
 void save_inference_model(const std::string& path, EmbeddingNet& net, const RunSignature& signature) {
+  check_finite_before_writing(path, *net, "model");
   torch::serialize::OutputArchive archive;
   write_meta(archive, signature);
   torch::serialize::OutputArchive model_archive;

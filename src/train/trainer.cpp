@@ -25,6 +25,7 @@
 #include "dml/train/distributed_objective.h"
 #include "dml/train/evaluator.h"
 #include "dml/train/replica_group.h"
+#include "train/loss_window.h"
 #include "train/split_access.h"
 #include "dml/train/shard_image_source.h"
 #include "dml/train/stop_signal.h"
@@ -82,6 +83,7 @@ struct Trainer::State {
   std::vector<std::unique_ptr<TrainLoader>> loaders;
   std::unique_ptr<Evaluator> evaluator;
   std::unique_ptr<TrainingLog> log;
+  std::unique_ptr<LossWindow> losses;
   RunSignature signature;
   TrainingState state;
   TrainSummary summary;
@@ -92,7 +94,7 @@ struct Trainer::State {
   void set_learning_rates(int64_t epoch);
   std::vector<int64_t> global_labels(uint64_t step) const;
   void synchronize_buffers();
-  void train_step(uint64_t step, torch::Tensor& loss_window, torch::Tensor& count_window);
+  void train_step(uint64_t step, torch::Tensor& count_window);
   void evaluate(int64_t epoch, bool untrained, bool select_best);
   void save_last();
 };
@@ -182,6 +184,9 @@ Trainer::Trainer(const TrainConfig& config, Communicator& comm) : s_(std::make_u
   }
   s.evaluator = std::make_unique<Evaluator>(comm, make_image_source(*s.test_shards), c.eval);
   s.log = std::make_unique<TrainingLog>(comm.rank() == 0, c.run.metrics_file, c.run.progress);
+  s.losses = std::make_unique<LossWindow>(
+      comm, primary, std::min(c.run.log_interval, c.run.iterations_per_epoch), c.run.skip_nonfinite,
+      str(s.last_path(), " and ", s.best_path(), " keep the last good state (resume from ", s.last_path(), ")"));
 
   const int64_t k = c.batches.blocks.batch_k;
   log::info("train", str("ranks ", comm.world_size(), " (", comm.backend_name(), "), replicas per rank ", per_rank,
@@ -223,7 +228,7 @@ void Trainer::State::synchronize_buffers() {
   replicas->copy_primary_to_replicas();
 }
 
-void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch::Tensor& count_window) {
+void Trainer::State::train_step(uint64_t step, torch::Tensor& count_window) {
   const torch::Device primary = devices().front();
   net_optimizer->zero_grad();
   if (beta_optimizer) beta_optimizer->zero_grad();
@@ -236,18 +241,23 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& loss_window, torch
     const torch::Tensor x = normalize_images(batch.images, replicas->device(j));
     embeddings.push_back(replicas->replica(j)->forward(x).to(primary));
   }
-  const ObjectiveResult result = objective->compute(torch::cat(embeddings), global_labels(step), step);
+  ObjectiveResult result = objective->compute(torch::cat(embeddings), global_labels(step), step);
+  if (fault_injection::nan_loss(comm.rank(), step)) result.loss = result.loss * std::nan("");
   result.loss.backward();
   replicas->reduce_gradients_to_primary();
   buckets->synchronize();
-  net_optimizer->step();
-  if (beta_optimizer) beta_optimizer->step();
+  // After the all-reduce every rank holds the same gradients, so their check agrees across ranks.
+  const torch::Tensor finite = torch::isfinite(result.loss.detach()).logical_and(buckets->all_finite());
+  if (!losses->record(static_cast<int64_t>(step) + 1, result.loss, finite)) {
+    net_optimizer->step();
+    if (beta_optimizer) beta_optimizer->step();
+  }
   replicas->copy_primary_to_replicas();
-  loss_window.add_(result.loss.detach());
   count_window.add_(result.active_count.detach());
 }
 
 void Trainer::State::evaluate(int64_t epoch, bool untrained, bool select_best) {
+  losses->flush();  // a non-finite step stops the run here, before it is evaluated or saved
   synchronize_buffers();
   const auto start = Clock::now();
   RetrievalMetrics metrics = evaluator->evaluate(*replicas).metrics;
@@ -281,6 +291,7 @@ void Trainer::State::evaluate(int64_t epoch, bool untrained, bool select_best) {
 }
 
 void Trainer::State::save_last() {
+  losses->flush();
   synchronize_buffers();
   if (comm.rank() == 0) {
     save_checkpoint(last_path(), replicas->primary(), loss, *net_optimizer, beta_optimizer.get(), state, signature);
@@ -296,7 +307,7 @@ TrainSummary Trainer::run() {
   if (run.max_steps > 0) total_steps = std::min(total_steps, run.max_steps);
   const torch::Device primary = s.devices().front();
   auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(primary);
-  torch::Tensor loss_window = torch::zeros({}, opts), count_window = torch::zeros({}, opts);
+  torch::Tensor count_window = torch::zeros({}, opts);
 
   if (run.eval_untrained && s.state.step == 0) s.evaluate(0, /*untrained=*/true, /*select_best=*/false);
   s.replicas->train(true);
@@ -313,28 +324,27 @@ TrainSummary Trainer::run() {
     }
     const int64_t epoch = s.state.step / per_epoch;
     if (s.state.step % per_epoch == 0) s.set_learning_rates(epoch);
-    s.train_step(static_cast<uint64_t>(s.state.step), loss_window, count_window);
+    s.train_step(static_cast<uint64_t>(s.state.step), count_window);
     ++s.state.step;
     ++window_steps;
     ++steps_run;
     const int64_t iteration = s.state.step - epoch * per_epoch;  // 1-based within the epoch
     s.log->progress(epoch, iteration, per_epoch);
     if (iteration % run.log_interval == 0 || iteration == per_epoch) {
-      torch::Tensor loss_sum = loss_window.clone();
-      s.comm.all_reduce_sum(loss_sum);  // sum over ranks of their shares = the global loss
+      const LossWindowSummary window = s.losses->take();  // the global loss: sum over ranks of their shares
       const double elapsed = seconds_since(window_start);
       TrainRecord r;
       r.epoch = epoch;
       r.iteration = iteration;
       r.step = s.state.step;
-      r.loss = loss_sum.item<double>() / window_steps;
+      r.loss = window.loss;
+      r.skipped_nonfinite = s.losses->skipped_total();
       r.active_pairs = count_window.item<double>() / window_steps;
       r.beta_mean = s.loss->beta().mean().item<double>();
       r.lr = s.net_optimizer->lr();
       r.images_per_sec = static_cast<double>(window_steps * s.global_batch) / std::max(elapsed, 1e-9);
       r.eta_seconds = static_cast<double>(total_steps - s.state.step) * elapsed / window_steps;
       s.log->train_record(r);
-      loss_window.zero_();
       count_window.zero_();
       window_steps = 0;
       window_start = Clock::now();

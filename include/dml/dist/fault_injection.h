@@ -7,6 +7,9 @@
 //                                   any collective), so the other ranks wait in the next collective
 //   read_error:rank=R:step=S        rank R's read of step S's batch throws a dml::Error, as a
 //                                   corrupt shard would
+//   nan_loss:rank=R:step=S          rank R's loss of step S is NaN (and so are the gradients), as a
+//                                   diverging run's would be
+// S is the step's 0-based index: the log reports that step as step S+1.
 // A malformed value throws dml::Error naming DML_FAULT_INJECT.
 #include <cstdint>
 
@@ -14,5 +17,7 @@ namespace dml::fault_injection {
 
 // Called by the trainer once per step, before the train loaders are read.
 void before_train_read(int rank, uint64_t step);
+// True when rank `rank`'s loss of step `step` is to be made NaN (nan_loss).
+bool nan_loss(int rank, uint64_t step);
 
 }  // namespace dml::fault_injection

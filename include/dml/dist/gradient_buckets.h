@@ -34,6 +34,10 @@ class GradientBuckets {
   // gradient counts as zeros and is defined (zeros, then the sum) so ranks stay lock-step.
   void synchronize();
 
+  // After synchronize(): a bool scalar on the buckets' device, true when every summed gradient is
+  // finite (no NaN or inf). Device work only (a float64 sum per bucket), no host synchronisation.
+  at::Tensor all_finite() const;
+
   int64_t num_buckets() const;
   // Bytes of each bucket's buffer, in bucket (= all-reduce) order.
   std::vector<int64_t> bucket_sizes_bytes() const;

@@ -48,6 +48,10 @@ struct RunConfig {
   std::vector<std::string> resume_compared_options;
   bool resume_override = false;
   std::string resume_override_hint;
+  // A step whose loss or gradients are not finite (NaN, inf): false = stop the run with the step and
+  // the last finite loss (checkpoints keep the last good state); true = skip its optimiser update,
+  // count it in the log and go on (costs one host read and one small collective per step).
+  bool skip_nonfinite = false;
   std::string metrics_file;            // JSON lines; empty = none
   bool progress = true;                // progress bar on a terminal
   std::string options_text;            // every resolved option, "key = value" lines: logged and checkpointed

@@ -1,6 +1,7 @@
 #pragma once
 // What rank 0 tells the user during training: one line every --log-interval iterations (epoch,
-// iteration, loss, active pairs, mean beta, lr, images/s, ETA), a progress bar on a terminal, and
+// iteration, loss, active pairs, mean beta, lr, images/s, ETA, and the non-finite steps skipped
+// when there are any), a progress bar on a terminal, and
 // the same records as JSON lines in --metrics-file (appended; one object per line).
 #include <chrono>
 #include <fstream>
@@ -11,6 +12,7 @@ namespace dml {
 struct TrainRecord {
   int64_t epoch = 0, iteration = 0, step = 0;
   double loss = 0, active_pairs = 0, beta_mean = 0, lr = 0, images_per_sec = 0, eta_seconds = 0;
+  int64_t skipped_nonfinite = 0;  // steps skipped so far in this process (--skip-nonfinite)
 };
 
 class TrainingLog {
