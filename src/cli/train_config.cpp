@@ -154,6 +154,8 @@ TrainConfig make_train_config_without_devices(const TrainOptions& o) {
   with_flags([&] { validate_run_config(c.run); });
   check(o.crop_size >= 1, "--crop-size is ", o.crop_size, "; use a positive crop");
   check(o.threads >= 0, "--threads is ", o.threads, "; use 0 (cores / ranks on this node) or a positive count");
+  check(o.collective_timeout >= 0, "--collective-timeout is ", o.collective_timeout,
+        "; use 0 (no limit) or a positive number of seconds");
   with_flags([&] { parse_backend(o.backend); });
   cli::device_request(o.gpus, o.gpus_per_rank, o.cpu_replicas);  // syntax of --gpus / --gpus-per-rank
   return c;

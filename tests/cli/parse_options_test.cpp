@@ -98,6 +98,9 @@ TEST(ParseOptions, BadValuesNameTheFlagAndTheFix) {
   EXPECT_NE(parse_error({"--workers", "0"}).find("--workers: "), std::string::npos);
   EXPECT_NE(parse_error({"--optimizer", "lamb"}).find("--optimizer: unknown optimizer 'lamb'"), std::string::npos);
   EXPECT_NE(parse_error({"--gpus-per-rank", "2", "--gpus", "0,1"}).find("both choose the GPUs"), std::string::npos);
+  EXPECT_NE(parse_error({"--collective-timeout", "-1"}).find("--collective-timeout is -1; use 0 (no limit) or a positive"),
+            std::string::npos);
+  EXPECT_EQ(parse_error({"--collective-timeout", "0", "--skip-nonfinite"}), "");
 }
 
 // A wrapper passes "$@" after its own flags: the later value must win, for values and switches, and a
