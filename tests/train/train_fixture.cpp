@@ -49,17 +49,23 @@ std::map<std::string, torch::Tensor> fresh_parameters(const std::string& model, 
   return params;
 }
 
-std::map<std::string, torch::Tensor> checkpoint_parameters(const std::string& path, const std::string& model,
-                                                           int64_t embed_dim, bool small_input_stem) {
+ModelState checkpoint_state(const std::string& path, const std::string& model, int64_t embed_dim,
+                            bool small_input_stem) {
   ModelOptions options;
   options.name = model;
   options.embed_dim = embed_dim;
   options.small_input_stem = small_input_stem;
   EmbeddingNet net = make_embedding_net(options, /*seed=*/999);
   load_inference_model(path, net);
-  std::map<std::string, torch::Tensor> params;
-  for (const auto& p : net->named_parameters()) params[p.key()] = p.value().detach().clone();
-  return params;
+  ModelState state;
+  for (const auto& p : net->named_parameters()) state.parameters[p.key()] = p.value().detach().clone();
+  for (const auto& b : net->named_buffers()) state.buffers[b.key()] = b.value().detach().clone();
+  return state;
+}
+
+std::map<std::string, torch::Tensor> checkpoint_parameters(const std::string& path, const std::string& model,
+                                                           int64_t embed_dim, bool small_input_stem) {
+  return checkpoint_state(path, model, embed_dim, small_input_stem).parameters;
 }
 
 }  // namespace dml::test

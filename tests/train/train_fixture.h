@@ -16,18 +16,14 @@ namespace dml::test {
 // Limit of one dist_train run (seconds) unless a test passes its own. A test chains at most
 // kMaxChainedRuns runs at this limit (InterruptedRunResumedEqualsUninterruptedRunBitExactly,
 // TwoRankResumeWithBatchNormStatisticsIsBitExact, BatchNormFreeModelTrainsIdenticallyOnOne...), or
-// a launch of its own of at most kMaxOwnLaunchS plus one run (SignalToOneRankCheckpoints...), or
-// runs with shorter limits (Failures: five of 120 s, checked there). All of it has to end well before ctest's limit
-// for the suite (DML_TEST_TIMEOUT_train in tests/CMakeLists.txt), so that a slow or hung run fails
-// with its own output instead of ctest killing the whole test.
+// runs with shorter limits (Failures: five of 120 s, checked there). All of it has to end well
+// before ctest's limit for the suite (DML_TEST_TIMEOUT_train in tests/CMakeLists.txt), so that a
+// slow or hung run fails with its own output instead of ctest killing the whole test.
 inline constexpr int kDistTrainTimeoutS = 240;
 inline constexpr int kMaxChainedRuns = 3;
-inline constexpr int kMaxOwnLaunchS = 300;
 #ifdef DML_CTEST_TIMEOUT_S
 static_assert(kMaxChainedRuns * kDistTrainTimeoutS + 120 <= DML_CTEST_TIMEOUT_S,
               "ctest's limit for tests/train must exceed the longest chain of dist_train runs");
-static_assert(kMaxOwnLaunchS + kDistTrainTimeoutS + 120 <= DML_CTEST_TIMEOUT_S,
-              "ctest's limit for tests/train must exceed a launch plus a run");
 #endif
 
 // Runs dist_train with `args`; ranks == 0 runs it without a launcher, else under mpirun -np ranks
@@ -42,7 +38,14 @@ struct MetricsLog {
 };
 MetricsLog read_metrics(const std::string& path);
 
-// Parameters (name -> tensor) of the model stored in a dml checkpoint.
+// The model stored in a dml checkpoint (-last.pt or -best.pt): parameters and buffers (BatchNorm's
+// running_mean, running_var, num_batches_tracked), name -> tensor.
+struct ModelState {
+  std::map<std::string, torch::Tensor> parameters, buffers;
+};
+ModelState checkpoint_state(const std::string& path, const std::string& model, int64_t embed_dim,
+                            bool small_input_stem);
+// Its parameters only.
 std::map<std::string, torch::Tensor> checkpoint_parameters(const std::string& path, const std::string& model,
                                                            int64_t embed_dim, bool small_input_stem);
 
