@@ -76,6 +76,9 @@ po::options_description make_description(TrainOptions& o, ListFlags& lists, std:
       ("pretrained-path", po::value(&c.model.pretrained_path),
        "weights file for --use-pretrained (made by launch/convert_torchvision.py)")
       ("small-input-stem", cli::switch_value(&c.model.small_input_stem), "3x3 stride-1 first conv, no max-pool (images <= 64 px)")
+      ("precision", value(&o.precision),
+       "backbone forward under autocast: fp32, bf16 (CPU or GPU) or fp16 (GPU); weights, gradients, loss stay fp32")
+      ("channels-last", cli::switch_value(&c.model.channels_last), "NHWC layout for convolution weights and inputs")
       ("iterations-per-epoch", value(&c.run.iterations_per_epoch), "sampled batches per epoch")
       ("recall-k", po::value(&lists.recall_k)->default_value(cli::join(c.eval.ks)), "K values of Recall@K")
       ("nmi", cli::switch_value(&c.eval.nmi), "also compute NMI of k-means on the test embeddings")
@@ -162,6 +165,8 @@ std::string describe_options(const TrainOptions& o) {
   line("rank-local-shards", c.data.rank_local_shards);
   line("max-test-images", c.eval.max_images);
   line("model", c.model.name);
+  line("precision", o.precision);
+  line("channels-last", c.model.channels_last);
   line("embed-dim", c.model.embed_dim);
   line("use-pretrained", c.model.use_pretrained);
   line("pretrained-path", c.model.pretrained_path);

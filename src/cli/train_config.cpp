@@ -46,6 +46,7 @@ const FlagMap& default_flags() {
       {"momentum", "--momentum"},
       {"name", "--model"},
       {"nonzero_loss_cutoff", "--nonzero-loss-cutoff"},
+      {"precision", "--precision"},
       {"prefetch", "--prefetch"},
       {"rank_local_shards", "--rank-local-shards"},
       {"save_model_prefix", "--save-model-prefix"},
@@ -127,6 +128,7 @@ TrainConfig make_train_config_without_devices(const TrainOptions& o) {
   c.augment.out_channels = c.model.in_channels;
   c.data.preload_max_bytes = o.preload_max_mb << 20;
   with_flags([&] { c.network_optimizer.kind = parse_optimizer(o.optimizer); });
+  with_flags([&] { c.model.precision = parse_precision(o.precision); });
   c.loss.learn_beta = o.lr_beta > 0;
   c.beta_optimizer = OptimizerOptions{};
   c.beta_optimizer.kind = OptimizerKind::kSgd;
@@ -164,6 +166,7 @@ TrainConfig make_train_config_without_devices(const TrainOptions& o) {
 TrainConfig make_train_config(const TrainOptions& o, int local_rank) {
   TrainConfig c = make_train_config_without_devices(o);
   c.devices = cli::resolve_devices(cli::device_request(o.gpus, o.gpus_per_rank, o.cpu_replicas), local_rank);
+  for (const auto& device : c.devices) with_flags([&] { check_precision_supported(c.model.precision, device); });
   return c;
 }
 

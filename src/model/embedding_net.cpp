@@ -54,7 +54,12 @@ torch::Tensor EmbeddingNetImpl::features(torch::Tensor x) {
   check(x.dim() == 4 && x.size(1) == options_.in_channels, "model ", options_.name,
         ": input must be [B, ", options_.in_channels, ", H, W], got ", x.sizes(),
         "; check --in-channels / the data set's channel count");
-  const torch::Tensor map = backbone_->forward(x);
+  if (options_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  torch::Tensor map;
+  {
+    AutocastScope autocast(options_.precision, x.device());
+    map = backbone_->forward(x);
+  }
   AutocastOff autocast_off;
   return map.to(torch::kFloat32).mean({2, 3});
 }
@@ -97,6 +102,12 @@ EmbeddingNet make_embedding_net(const ModelOptions& options, uint64_t seed) {
   if (options.use_pretrained) {
     load_pretrained_backbone(net->backbone(), path, options.name);
     log::info("model", str("loaded pretrained ", options.name, " backbone from ", path));
+  }
+  if (options.channels_last) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) {
+      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+    }
   }
   return net;
 }

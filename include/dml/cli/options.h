@@ -25,6 +25,7 @@ struct TrainOptions {
   std::string gpus = "auto";   // "auto", "" or "cpu", or a list "0,1" (one replica each)
   int gpus_per_rank = 0;       // > 0: local rank r drives GPUs r*N .. r*N+N-1 (overrides --gpus auto)
   int cpu_replicas = 1;        // replicas per rank on the CPU (exercises the multi-device path)
+  std::string precision = "fp32";  // the backbone's forward: fp32 | bf16 | fp16 (config.model.precision)
   std::string backend = "auto";    // communicator: auto | single | mpi | nccl
   double collective_timeout = 300;  // seconds one collective may wait before the job aborts; 0 = no limit
   std::string kvstore = "device";  // accepted for compatibility with the reference; MPI/NCCL replace it

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "dml/model/backbone.h"
+#include "dml/model/precision.h"
 
 namespace dml {
 
@@ -19,6 +20,10 @@ struct ModelOptions {
   bool small_input_stem = false;      // 3x3 stride-1 first conv, no max-pool (images <= 64 px)
   bool use_pretrained = false;
   std::string pretrained_path;        // empty: default_pretrained_path(name)
+  // How the backbone computes (see precision.h): its forward under autocast to this precision, and
+  // its 4-D weights and inputs in channels-last layout. Neither changes the weights' values.
+  Precision precision = Precision::kFp32;
+  bool channels_last = false;
 };
 
 // The rules that need no model: a known name (check_model_name), embed_dim and in_channels > 0.
@@ -34,7 +39,8 @@ class EmbeddingNetImpl : public torch::nn::Module {
 
   // x: float32 [B, in_channels, H, W], already normalised, on the module's device.
   // Returns float32 [B, embed_dim] on the same device, each row x / sqrt(sum x^2 + 1e-10).
-  // The backbone may run under autocast; pooling, head and normalisation always run in float32.
+  // The backbone runs under autocast to options().precision (in channels-last layout with
+  // options().channels_last); pooling, head and normalisation always run in float32.
   torch::Tensor forward(torch::Tensor x);
   // Backbone + global average pool: float32 [B, feature_dim()].
   torch::Tensor features(torch::Tensor x);
@@ -66,6 +72,7 @@ TORCH_MODULE(EmbeddingNet);
 // in options.pretrained_path (default_pretrained_path(name) when empty), see pretrained.h; only
 // the head keeps its Xavier weights. Errors (dml::Error): unknown name (lists the valid names),
 // missing pretrained file (prints the command that creates it), name/shape mismatch.
+// With options.channels_last, the 4-D parameters are then stored channels-last (same values).
 EmbeddingNet make_embedding_net(const ModelOptions& options, uint64_t seed);
 
 }  // namespace dml
