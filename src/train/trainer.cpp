@@ -16,6 +16,7 @@
 #include "dml/dist/scalar_collectives.h"
 #include "dml/dist/gradient_buckets.h"
 #include "dml/model/param_groups.h"
+#include "dml/optim/loss_scaler.h"
 #include "dml/optim/lr_schedule.h"
 #include "dml/optim/optimizer.h"
 #include "dml/pipeline/loaders.h"
@@ -79,6 +80,8 @@ struct Trainer::State {
   MarginLoss loss{nullptr};
   std::unique_ptr<Optimizer> net_optimizer, beta_optimizer;
   std::unique_ptr<GradientBuckets> buckets;
+  std::vector<torch::Tensor> trainable;       // what the buckets synchronise (network, then beta)
+  std::unique_ptr<LossScaler> scaler;         // fp16 only
   std::unique_ptr<DistributedObjective> objective;
   std::vector<std::unique_ptr<TrainLoader>> loaders;
   std::unique_ptr<Evaluator> evaluator;
@@ -152,11 +155,11 @@ Trainer::Trainer(const TrainConfig& config, Communicator& comm) : s_(std::make_u
         std::vector<OptimizerParamGroup>{{"beta", s.loss->parameters(), 1.0}}, c.beta_optimizer);
     for (auto& p : s.loss->parameters()) synced.push_back(p);
   }
-  std::vector<torch::Tensor> trainable;
   for (auto& p : synced) {
-    if (p.requires_grad()) trainable.push_back(p);
+    if (p.requires_grad()) s.trainable.push_back(p);
   }
-  s.buckets = std::make_unique<GradientBuckets>(trainable, comm);
+  s.buckets = std::make_unique<GradientBuckets>(s.trainable, comm);
+  if (c.model.precision == Precision::kFp16) s.scaler = std::make_unique<LossScaler>();
   s.objective = std::make_unique<DistributedObjective>(comm, s.loss, c.sampling, seed);
 
   s.signature = {c.model.name, c.model.embed_dim, c.batches.batch_size, c.batches.blocks.batch_k, s.total_replicas,
@@ -243,12 +246,26 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& count_window) {
   }
   ObjectiveResult result = objective->compute(torch::cat(embeddings), global_labels(step), step);
   if (fault_injection::nan_loss(comm.rank(), step)) result.loss = result.loss * std::nan("");
-  result.loss.backward();
+  const double scale = scaler ? scaler->scale() : 1.0;
+  (scaler ? result.loss * scale : result.loss).backward();
   replicas->reduce_gradients_to_primary();
   buckets->synchronize();
   // After the all-reduce every rank holds the same gradients, so their check agrees across ranks.
-  const torch::Tensor finite = torch::isfinite(result.loss.detach()).logical_and(buckets->all_finite());
-  if (!losses->record(static_cast<int64_t>(step) + 1, result.loss, finite)) {
+  torch::Tensor gradients_finite = buckets->all_finite();
+  bool overflowed = false;
+  if (scaler) {
+    // fp16: overflowing gradients are expected while the scale settles; the scaler skips such a
+    // step and lowers the scale (a host read per step, as any dynamic loss scaler needs).
+    overflowed = any_rank(comm, !gradients_finite.item<bool>());
+    scaler->update(overflowed);
+    if (!overflowed) {
+      torch::NoGradGuard no_grad;
+      for (auto& p : trainable) p.mutable_grad().mul_(1.0 / scale);
+    }
+    gradients_finite = torch::ones({}, gradients_finite.options());
+  }
+  const torch::Tensor finite = torch::isfinite(result.loss.detach()).logical_and(gradients_finite);
+  if (!losses->record(static_cast<int64_t>(step) + 1, result.loss, finite) && !overflowed) {
     net_optimizer->step();
     if (beta_optimizer) beta_optimizer->step();
   }
@@ -339,6 +356,7 @@ TrainSummary Trainer::run() {
       r.step = s.state.step;
       r.loss = window.loss;
       r.skipped_nonfinite = s.losses->skipped_total();
+      if (s.scaler) r.loss_scale = s.scaler->scale();
       r.active_pairs = count_window.item<double>() / window_steps;
       r.beta_mean = s.loss->beta().mean().item<double>();
       r.lr = s.net_optimizer->lr();

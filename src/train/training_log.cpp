@@ -55,12 +55,16 @@ void TrainingLog::train_record(const TrainRecord& r) {
                 "epoch %lld iter %lld | loss %.4f | active pairs %.0f | beta %.4f | lr %.3g | %.1f img/s | ETA %s",
                 static_cast<long long>(r.epoch), static_cast<long long>(r.iteration), r.loss, r.active_pairs, r.beta_mean,
                 r.lr, r.images_per_sec, format_duration(r.eta_seconds).c_str());
-  log::info("train", r.skipped_nonfinite > 0 ? str(line, " | skipped ", r.skipped_nonfinite, " non-finite") : std::string(line));
+  std::string text = line;
+  if (r.loss_scale > 0) text += str(" | loss scale ", r.loss_scale);
+  if (r.skipped_nonfinite > 0) text += str(" | skipped ", r.skipped_nonfinite, " non-finite");
+  log::info("train", text);
   write_json(str("{\"epoch\": ", r.epoch, ", \"iteration\": ", r.iteration, ", \"step\": ", r.step,
                  ", \"loss\": ", json_number(r.loss), ", \"active_pairs\": ", json_number(r.active_pairs),
                  ", \"beta_mean\": ", json_number(r.beta_mean), ", \"lr\": ", json_number(r.lr),
                  ", \"images_per_sec\": ", json_number(r.images_per_sec), ", \"eta_seconds\": ", json_number(r.eta_seconds),
-                 ", \"skipped_nonfinite\": ", r.skipped_nonfinite, "}"));
+                 ", \"skipped_nonfinite\": ", r.skipped_nonfinite,
+                 r.loss_scale > 0 ? str(", \"loss_scale\": ", json_number(r.loss_scale)) : std::string(), "}"));
 }
 
 void TrainingLog::eval_record(int64_t epoch, int64_t step, const std::string& label, const std::string& fields) {

@@ -13,6 +13,7 @@ struct TrainRecord {
   int64_t epoch = 0, iteration = 0, step = 0;
   double loss = 0, active_pairs = 0, beta_mean = 0, lr = 0, images_per_sec = 0, eta_seconds = 0;
   int64_t skipped_nonfinite = 0;  // steps skipped so far in this process (--skip-nonfinite)
+  double loss_scale = 0;          // fp16's dynamic loss scale; 0 = not fp16
 };
 
 class TrainingLog {
