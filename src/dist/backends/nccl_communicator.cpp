@@ -16,9 +16,12 @@
 #include <c10/cuda/CUDAStream.h>
 #include <nccl.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <thread>
 
 #include "dist/backend_factories.h"
 #include "dist/mpi_runtime.h"
@@ -98,7 +101,8 @@ class NcclCommunicator final : public Communicator {
   int cuda_device() const override { return device_; }
 
   void all_reduce_sum(at::Tensor& tensor) override {
-    agree_on_tensor(mpi_.world, CollectiveOp::kAllReduce, tensor, rules_);
+    const CollectiveDeadline d = deadline();
+    agree_on_tensor(mpi_.world, CollectiveOp::kAllReduce, tensor, rules_, 0, &d);
     at::Tensor work = tensor.contiguous();
     launch({work}, [&](cudaStream_t s) {
       DML_NCCL_CHECK(ncclAllReduce(work.data_ptr(), work.data_ptr(), work.numel(), nccl_type(work), ncclSum, comm_, s));
@@ -107,7 +111,8 @@ class NcclCommunicator final : public Communicator {
   }
 
   at::Tensor all_gather(const at::Tensor& tensor) override {
-    agree_on_tensor(mpi_.world, CollectiveOp::kAllGather, tensor, rules_);
+    const CollectiveDeadline d = deadline();
+    agree_on_tensor(mpi_.world, CollectiveOp::kAllGather, tensor, rules_, 0, &d);
     const at::Tensor input = tensor.contiguous();
     std::vector<int64_t> shape = input.sizes().vec();
     if (shape.empty()) shape.push_back(1);
@@ -120,7 +125,8 @@ class NcclCommunicator final : public Communicator {
   }
 
   at::Tensor reduce_scatter_sum(const at::Tensor& tensor) override {
-    agree_on_tensor(mpi_.world, CollectiveOp::kReduceScatter, tensor, rules_);
+    const CollectiveDeadline d = deadline();
+    agree_on_tensor(mpi_.world, CollectiveOp::kReduceScatter, tensor, rules_, 0, &d);
     const at::Tensor input = tensor.contiguous();
     std::vector<int64_t> shape = input.sizes().vec();
     shape[0] /= mpi_.size;
@@ -133,7 +139,8 @@ class NcclCommunicator final : public Communicator {
   }
 
   void broadcast(at::Tensor& tensor, int root) override {
-    agree_on_tensor(mpi_.world, CollectiveOp::kBroadcast, tensor, rules_, root);
+    const CollectiveDeadline d = deadline();
+    agree_on_tensor(mpi_.world, CollectiveOp::kBroadcast, tensor, rules_, root, &d);
     at::Tensor work = tensor.contiguous();
     launch({work}, [&](cudaStream_t s) {
       DML_NCCL_CHECK(ncclBroadcast(work.data_ptr(), work.data_ptr(), work.numel(), nccl_type(work), root, comm_, s));
@@ -143,11 +150,21 @@ class NcclCommunicator final : public Communicator {
 
   void barrier() override {
     // Host-level barrier after this rank's queued collectives have completed.
-    c10::cuda::CUDAGuard guard(device_);
-    stream_->synchronize();
-    agree_on_barrier(mpi_.world, rules_);
-    DML_MPI_CHECK(MPI_Barrier(mpi_.world));
+    const CollectiveDeadline d = deadline();
+    wait_for_stream(d);
+    agree_on_barrier(mpi_.world, rules_, &d);
+    MPI_Request request = MPI_REQUEST_NULL;
+    DML_MPI_CHECK(MPI_Ibarrier(mpi_.world, &request));
+    mpi_wait(request, "barrier", &d);
   }
+
+  // Hang protection: the host-side agreement before every collective and the barrier are bounded
+  // like the mpi backend's (a rank stuck outside a collective, or lost, ends the job with its
+  // rank, step and operation), and so is the wait for this rank's queued NCCL work at a barrier.
+  // A collective that hangs inside an NCCL kernel is caught at the next barrier (every evaluation
+  // and checkpoint); a host read of a result in between waits for it.
+  void set_collective_timeout(double seconds) override { timeout_s_ = seconds; }
+  void set_step(int64_t step) override { step_ = step; }
 
   [[noreturn]] void abort(int exit_code) override {
     std::fflush(stdout);
@@ -176,7 +193,31 @@ class NcclCommunicator final : public Communicator {
     results_ready.block(current);
   }
 
+  CollectiveDeadline deadline() const { return {timeout_s_.load(), step_.load(), mpi_.rank, &mpi_.watch}; }
+
+  // Waits for this rank's queued NCCL work, polling against the deadline (no limit when it is 0).
+  void wait_for_stream(const CollectiveDeadline& d) {
+    c10::cuda::CUDAGuard guard(device_);
+    if (d.seconds <= 0) {
+      stream_->synchronize();
+      return;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    while (!stream_->query()) {
+      if (std::chrono::steady_clock::now() - start > std::chrono::duration<double>(d.seconds)) {
+        log::error("dist", str("collective timeout: rank ", d.rank, " waited more than ", d.seconds,
+                               " s (--collective-timeout) for its NCCL collectives to complete",
+                               d.step >= 0 ? str(" at step ", d.step) : std::string(),
+                               "; another rank is stuck, slow or lost; aborting the job"));
+        abort(1);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+
   MpiComms mpi_;
+  std::atomic<double> timeout_s_{0};
+  std::atomic<int64_t> step_{-1};
   ncclComm_t comm_ = nullptr;
   c10::DeviceIndex device_ = 0;
   std::optional<c10::cuda::CUDAStream> stream_;  // set once the device is chosen
