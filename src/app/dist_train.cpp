@@ -2,6 +2,7 @@
 // under Slurm `srun`. One catch here logs the error and ends every rank.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -26,6 +27,16 @@ void print_summary(const dml::TrainSummary& summary) {
   if (summary.has_last) columns.emplace_back("last", summary.last);
   std::printf("\nSteps run: %lld, %.1f images/s%s\n", static_cast<long long>(summary.steps_run), summary.images_per_sec,
               summary.stopped_by_signal ? " (stopped by signal; resume with --resume <prefix>-last.pt)" : "");
+  if (!summary.phase_seconds.empty() && summary.steps_run > 0) {
+    double total = 0;
+    for (const auto& phase : summary.phase_seconds) total += phase.second;
+    std::printf("\nStep phases (--time-phases, rank 0, ms per step):\n");
+    for (const auto& [name, seconds] : summary.phase_seconds) {
+      std::printf("  %-14s %8.2f  %5.1f%%\n", name.c_str(), 1e3 * seconds / static_cast<double>(summary.steps_run),
+                  100.0 * seconds / std::max(total, 1e-12));
+    }
+    std::printf("  %-14s %8.2f\n", "total", 1e3 * total / static_cast<double>(summary.steps_run));
+  }
   if (!columns.empty()) std::printf("\n%s\n", dml::format_metrics_table(columns).c_str());
   std::fflush(stdout);
 }

@@ -71,6 +71,9 @@ po::options_description make_description(TrainOptions& o, ListFlags& lists, std:
        "also evaluate the model before training (printed beside the trained one)")
       ("skip-nonfinite", cli::switch_value(&c.run.skip_nonfinite),
        "skip (and count in the log) a step whose loss or gradients are NaN or inf, instead of stopping the run")
+      ("time-phases", cli::switch_value(&c.run.time_phases),
+       "time each phase of the step (data wait, forward, gather, sampling + loss, backward, all-reduce, optimiser) "
+       "and print the breakdown at the end; synchronises the device at each phase, so training is slower")
       ("freeze-bn", cli::switch_value(&c.freeze_bn),
        "BatchNorm in inference mode with frozen parameters (rank-count invariant runs)")
       ("pretrained-path", po::value(&c.model.pretrained_path),

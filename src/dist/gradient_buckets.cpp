@@ -3,6 +3,9 @@
 // gradients are ready) needs no change to the layout. Today synchronize() runs after backward.
 #include "dml/dist/gradient_buckets.h"
 
+#include <ATen/Parallel.h>
+
+#include <atomic>
 #include <map>
 #include <set>
 #include <tuple>
@@ -134,14 +137,40 @@ void GradientBuckets::synchronize() {
   }
 }
 
+namespace {
+// x * 0 is 0 for every finite x and NaN for inf or NaN, so the sum of x * 0 is 0 exactly when every
+// element is finite, and it cannot overflow (a plain sum of large finite values could).
+template <typename T>
+bool all_finite_cpu(const T* x, int64_t n) {
+  std::atomic<bool> finite{true};
+  at::parallel_for(0, n, 65536, [&](int64_t begin, int64_t end) {
+    T acc = 0;
+    for (int64_t i = begin; i < end; ++i) acc += x[i] * T(0);
+    if (acc != T(0)) finite = false;
+  });
+  return finite;
+}
+}  // namespace
+
 at::Tensor GradientBuckets::all_finite() const {
   torch::NoGradGuard no_grad;
-  // A NaN or inf anywhere makes its bucket's sum non-finite; float64 sums of float32 values cannot
-  // overflow, so a finite bucket never looks infinite.
-  std::vector<torch::Tensor> sums;
-  for (const auto& b : impl_->buckets) sums.push_back(b.buffer.sum(torch::kFloat64).to(impl_->buckets.front().buffer.device()));
-  if (sums.empty()) return torch::ones({}, torch::kBool);
-  return torch::isfinite(torch::stack(sums)).all();
+  if (impl_->buckets.empty()) return torch::ones({}, torch::kBool);
+  const torch::Device device = impl_->buckets.front().buffer.device();
+  bool host_finite = true;
+  std::vector<torch::Tensor> device_sums;
+  for (const auto& b : impl_->buckets) {
+    const torch::Tensor& x = b.buffer;
+    if (x.device().is_cpu() && x.scalar_type() == torch::kFloat32) {
+      host_finite = host_finite && all_finite_cpu(x.data_ptr<float>(), x.numel());
+    } else if (x.device().is_cpu() && x.scalar_type() == torch::kFloat64) {
+      host_finite = host_finite && all_finite_cpu(x.data_ptr<double>(), x.numel());
+    } else {
+      device_sums.push_back(x.mul(0).sum(torch::kFloat32).to(device));  // stays on the device: no sync
+    }
+  }
+  torch::Tensor finite = torch::full({}, host_finite, torch::TensorOptions().dtype(torch::kBool).device(device));
+  if (!device_sums.empty()) finite = finite.logical_and(torch::stack(device_sums).eq(0).all());
+  return finite;
 }
 
 int64_t GradientBuckets::num_buckets() const { return static_cast<int64_t>(impl_->buckets.size()); }

@@ -1,5 +1,6 @@
 #include "dml/optim/optimizer.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -89,9 +90,84 @@ void Optimizer::zero_grad() {
   }
 }
 
+namespace {
+
+// Adam and AdamW in one pass over memory on the CPU: each element's gradient, moments and weight
+// are read once and written once, where the tensor-op version makes nine passes and two temporary
+// tensors (the optimiser step was an eighth of a bf16 resnet18 step). Same arithmetic, in the same
+// order, as the tensor ops of Optimizer::update.
+// One chunk. No errno for sqrt: without that, GCC keeps a scalar call per element for a negative
+// input (impossible here: v >= 0) and cannot vectorise the loop.
+template <typename T>
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-math-errno")))
+#endif
+void adam_chunk(T* __restrict param, const T* __restrict grad, T* __restrict m, T* __restrict v, int64_t begin,
+                int64_t end, T rescale, T wd, T b1, T b2, T one_minus_b1, T one_minus_b2, T eps, T lr_t, T decay,
+                bool decoupled) {
+  for (int64_t i = begin; i < end; ++i) {
+    T g = grad[i] * rescale;
+    if (!decoupled) g = g + wd * param[i];
+    const T mi = m[i] * b1 + one_minus_b1 * g;
+    const T vi = v[i] * b2 + one_minus_b2 * (g * g);
+    m[i] = mi;
+    v[i] = vi;
+    const T denom = std::sqrt(vi) + eps;
+    param[i] = decoupled ? param[i] - ((mi / denom) * lr_t + decay * param[i]) : param[i] + (-lr_t) * (mi / denom);
+  }
+}
+
+template <typename T>
+void fused_adam_cpu(T* param, const T* grad, T* m, T* v, int64_t n, const OptimizerOptions& o, bool decoupled,
+                    double lr, double lr_t) {
+  const T rescale = static_cast<T>(o.rescale_grad), wd = static_cast<T>(o.weight_decay);
+  const T b1 = static_cast<T>(o.beta1), b2 = static_cast<T>(o.beta2);
+  const T one_minus_b1 = static_cast<T>(1.0 - o.beta1), one_minus_b2 = static_cast<T>(1.0 - o.beta2);
+  const T eps = static_cast<T>(o.epsilon), step = static_cast<T>(lr_t), decay = static_cast<T>(lr * o.weight_decay);
+  at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
+    adam_chunk(param, grad, m, v, begin, end, rescale, wd, b1, b2, one_minus_b1, one_minus_b2, eps, step, decay,
+               decoupled);
+  });
+}
+
+// The fused loop needs the four tensors on the CPU with one dtype and the same dense layout
+// (channels-last parameters qualify: their gradient and moments share their strides).
+bool fusable(const torch::Tensor& param, const torch::Tensor& grad, const torch::Tensor& m, const torch::Tensor& v) {
+  if (!param.device().is_cpu() || !grad.device().is_cpu()) return false;
+  const auto dtype = param.scalar_type();
+  if (dtype != torch::kFloat32 && dtype != torch::kFloat64) return false;
+  for (const torch::Tensor* t : {&grad, &m, &v}) {
+    if (t->scalar_type() != dtype || t->strides() != param.strides()) return false;
+  }
+  return param.is_non_overlapping_and_dense();
+}
+
+}  // namespace
+
 void Optimizer::update(const torch::Tensor& param, const torch::Tensor& grad, ParamState& state, double lr) {
   const OptimizerOptions& o = options_;
   const OptimizerKind kind = o.kind;
+  if ((kind == OptimizerKind::kAdam || kind == OptimizerKind::kAdamW) && param.device().is_cpu()) {
+    if (!state.first.defined()) {
+      state.first = torch::zeros_like(param);
+      state.second = torch::zeros_like(param);
+    }
+    if (fusable(param, grad, state.first, state.second)) {
+      state.count += 1;
+      const double t = static_cast<double>(state.count);
+      const double lr_t = lr * std::sqrt(1.0 - std::pow(o.beta2, t)) / (1.0 - std::pow(o.beta1, t));
+      const bool decoupled = kind == OptimizerKind::kAdamW;
+      const int64_t n = param.numel();
+      if (param.scalar_type() == torch::kFloat32) {
+        fused_adam_cpu<float>(param.data_ptr<float>(), grad.data_ptr<float>(), state.first.data_ptr<float>(),
+                              state.second.data_ptr<float>(), n, o, decoupled, lr, lr_t);
+      } else {
+        fused_adam_cpu<double>(param.data_ptr<double>(), grad.data_ptr<double>(), state.first.data_ptr<double>(),
+                               state.second.data_ptr<double>(), n, o, decoupled, lr, lr_t);
+      }
+      return;
+    }
+  }
   // g' = rescale * g (+ wd * w unless AdamW, whose decay is decoupled).
   torch::Tensor g = grad.mul(o.rescale_grad);
   if (kind != OptimizerKind::kAdamW && o.weight_decay != 0) g.add_(param, o.weight_decay);

@@ -10,7 +10,8 @@ DistributedObjective::DistributedObjective(Communicator& comm, MarginLoss loss, 
     : comm_(comm), loss_(std::move(loss)), sampling_(sampling), seed_(seed) {}
 
 ObjectiveResult DistributedObjective::compute(const torch::Tensor& local_embeddings,
-                                              const std::vector<int64_t>& host_labels, uint64_t step) {
+                                              const std::vector<int64_t>& host_labels, uint64_t step,
+                                              PhaseTimer* timer) {
   const int64_t local_count = local_embeddings.size(0);
   check(static_cast<int64_t>(host_labels.size()) == local_count * comm_.world_size(), "distributed objective: ",
         host_labels.size(), " labels for ", comm_.world_size(), " ranks x ", local_count, " embeddings");
@@ -20,13 +21,16 @@ ObjectiveResult DistributedObjective::compute(const torch::Tensor& local_embeddi
       torch::tensor(host_labels, torch::kInt64).to(local_embeddings.device(), /*non_blocking=*/false);
   // Sampling and loss in float32 whatever the forward precision was.
   const torch::Tensor global_embeddings = all_gather_with_grad(comm_, local_embeddings.to(torch::kFloat32).contiguous());
+  if (timer) timer->mark("gather");
   const int64_t anchor_begin = static_cast<int64_t>(comm_.rank()) * local_count;
   const Triplets triplets =
       sample_triplets(global_embeddings.detach(), global_labels, anchor_begin, local_count, sampling_, seed_, step);
   const MarginLossImpl::Terms terms = loss_->terms(global_embeddings, global_labels, triplets);
   torch::Tensor count = terms.active_count.detach().clone();
   comm_.all_reduce_sum(count);
-  return {MarginLossImpl::normalise(terms, count), count};
+  ObjectiveResult result{MarginLossImpl::normalise(terms, count), count};
+  if (timer) timer->mark("sampling_loss");
+  return result;
 }
 
 }  // namespace dml

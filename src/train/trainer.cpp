@@ -34,6 +34,7 @@
 #include "dml/util/atomic_file.h"
 #include "dml/util/error.h"
 #include "dml/util/log.h"
+#include "dml/util/phase_timer.h"
 
 namespace dml {
 namespace {
@@ -82,6 +83,7 @@ struct Trainer::State {
   std::unique_ptr<GradientBuckets> buckets;
   std::vector<torch::Tensor> trainable;       // what the buckets synchronise (network, then beta)
   std::unique_ptr<LossScaler> scaler;         // fp16 only
+  PhaseTimer timer;
   std::unique_ptr<DistributedObjective> objective;
   std::vector<std::unique_ptr<TrainLoader>> loaders;
   std::unique_ptr<Evaluator> evaluator;
@@ -187,6 +189,8 @@ Trainer::Trainer(const TrainConfig& config, Communicator& comm) : s_(std::make_u
   }
   s.evaluator = std::make_unique<Evaluator>(comm, make_image_source(*s.test_shards), c.eval);
   s.log = std::make_unique<TrainingLog>(comm.rank() == 0, c.run.metrics_file, c.run.progress);
+  s.timer = PhaseTimer(c.run.time_phases, primary.is_cuda() ? std::function<void()>([] { torch::cuda::synchronize(); })
+                                                             : std::function<void()>());
   s.losses = std::make_unique<LossWindow>(
       comm, primary, std::min(c.run.log_interval, c.run.iterations_per_epoch), c.run.skip_nonfinite,
       str(s.last_path(), " and ", s.best_path(), " keep the last good state (resume from ", s.last_path(), ")"));
@@ -235,21 +239,29 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& count_window) {
   const torch::Device primary = devices().front();
   net_optimizer->zero_grad();
   if (beta_optimizer) beta_optimizer->zero_grad();
-  std::vector<torch::Tensor> embeddings;
   comm.set_step(static_cast<int64_t>(step));             // for the collective timeout's message
   fault_injection::before_train_read(comm.rank(), step);  // tests only: DML_FAULT_INJECT
+  timer.start();
+  std::vector<Batch> batches;
   for (int64_t j = 0; j < replicas->size(); ++j) {
-    Batch batch = loaders[j]->next();
-    check(batch.step == step, "loader of replica ", j, " returned step ", batch.step, " for step ", step);
-    const torch::Tensor x = normalize_images(batch.images, replicas->device(j));
+    batches.push_back(loaders[j]->next());
+    check(batches.back().step == step, "loader of replica ", j, " returned step ", batches.back().step, " for step ", step);
+  }
+  timer.mark("data_wait");
+  std::vector<torch::Tensor> embeddings;
+  for (int64_t j = 0; j < replicas->size(); ++j) {
+    const torch::Tensor x = normalize_images(batches[j].images, replicas->device(j));
     embeddings.push_back(replicas->replica(j)->forward(x).to(primary));
   }
-  ObjectiveResult result = objective->compute(torch::cat(embeddings), global_labels(step), step);
+  timer.mark("forward");
+  ObjectiveResult result = objective->compute(torch::cat(embeddings), global_labels(step), step, &timer);
   if (fault_injection::nan_loss(comm.rank(), step)) result.loss = result.loss * std::nan("");
   const double scale = scaler ? scaler->scale() : 1.0;
   (scaler ? result.loss * scale : result.loss).backward();
+  timer.mark("backward");
   replicas->reduce_gradients_to_primary();
   buckets->synchronize();
+  timer.mark("allreduce");
   // After the all-reduce every rank holds the same gradients, so their check agrees across ranks.
   torch::Tensor gradients_finite = buckets->all_finite();
   bool overflowed = false;
@@ -265,12 +277,15 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& count_window) {
     gradients_finite = torch::ones({}, gradients_finite.options());
   }
   const torch::Tensor finite = torch::isfinite(result.loss.detach()).logical_and(gradients_finite);
-  if (!losses->record(static_cast<int64_t>(step) + 1, result.loss, finite) && !overflowed) {
+  const bool skip = losses->record(static_cast<int64_t>(step) + 1, result.loss, finite);
+  timer.mark("finite_check");
+  if (!skip && !overflowed) {
     net_optimizer->step();
     if (beta_optimizer) beta_optimizer->step();
   }
   replicas->copy_primary_to_replicas();
   count_window.add_(result.active_count.detach());
+  timer.mark("optimizer");
 }
 
 void Trainer::State::evaluate(int64_t epoch, bool untrained, bool select_best) {
@@ -333,7 +348,10 @@ TrainSummary Trainer::run() {
   int64_t window_steps = 0, steps_run = 0;
   s.set_learning_rates(s.state.step / per_epoch);
   while (s.state.step < total_steps) {
-    if (any_rank(s.comm, stop_requested())) {
+    // The stop signal (SIGTERM, SIGUSR1) is agreed on at log boundaries only (one tiny collective per
+    // --log-interval steps, none in between).
+    const bool log_boundary = (s.state.step % per_epoch) % run.log_interval == 0;
+    if (log_boundary && any_rank(s.comm, stop_requested())) {
       log::info("train", str("stop requested: checkpointing at step ", s.state.step));
       s.save_last();
       s.summary.stopped_by_signal = true;
@@ -366,6 +384,7 @@ TrainSummary Trainer::run() {
       count_window.zero_();
       window_steps = 0;
       window_start = Clock::now();
+      s.timer.mark("log");  // evaluations and checkpoints below are not charged to any phase
     }
     const bool epoch_done = s.state.step % per_epoch == 0;
     if (epoch_done) {
@@ -383,6 +402,7 @@ TrainSummary Trainer::run() {
     }
   }
   s.summary.steps_run = steps_run;
+  s.summary.phase_seconds = s.timer.totals();
   s.summary.images_per_sec = static_cast<double>(steps_run * s.global_batch) / std::max(seconds_since(run_start), 1e-9);
   s.log->end_progress();
   return s.summary;

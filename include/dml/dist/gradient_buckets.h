@@ -35,7 +35,8 @@ class GradientBuckets {
   void synchronize();
 
   // After synchronize(): a bool scalar on the buckets' device, true when every summed gradient is
-  // finite (no NaN or inf). Device work only (a float64 sum per bucket), no host synchronisation.
+  // finite (no NaN or inf). CPU buckets: one pass on the host; GPU buckets: device work only (no
+  // host synchronisation).
   at::Tensor all_finite() const;
 
   int64_t num_buckets() const;

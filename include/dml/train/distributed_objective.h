@@ -9,6 +9,7 @@
 #include "dml/dist/communicator.h"
 #include "dml/loss/distance_weighted_sampling.h"
 #include "dml/loss/margin_loss.h"
+#include "dml/util/phase_timer.h"
 
 namespace dml {
 
@@ -26,7 +27,9 @@ class DistributedObjective {
   // order (every rank knows them from the global sampler, so they need no communication); they are
   // checked against the class-block layout here, on the host, then copied to the device. Every rank
   // has the same Bl. Collectives (lock-step): all_gather, all_reduce.
-  ObjectiveResult compute(const torch::Tensor& local_embeddings, const std::vector<int64_t>& global_labels, uint64_t step);
+  // `timer` (optional) gets the phases "gather" and "sampling_loss".
+  ObjectiveResult compute(const torch::Tensor& local_embeddings, const std::vector<int64_t>& global_labels, uint64_t step,
+                          PhaseTimer* timer = nullptr);
 
  private:
   Communicator& comm_;

@@ -52,6 +52,9 @@ struct RunConfig {
   // the last finite loss (checkpoints keep the last good state); true = skip its optimiser update,
   // count it in the log and go on (costs one host read and one small collective per step).
   bool skip_nonfinite = false;
+  // Time each phase of every step (TrainSummary::phase_seconds), synchronising the device at each
+  // phase boundary: slower, for benchmarks and --time-phases.
+  bool time_phases = false;
   std::string metrics_file;            // JSON lines; empty = none
   bool progress = true;                // progress bar on a terminal
   std::string options_text;            // every resolved option, "key = value" lines: logged and checkpointed

@@ -19,6 +19,9 @@ struct TrainSummary {
   int64_t steps_run = 0;
   bool stopped_by_signal = false;
   double images_per_sec = 0;
+  // With RunConfig::time_phases: seconds spent in each phase of the training steps (data_wait,
+  // forward, gather, sampling_loss, backward, allreduce, optimizer, log), summed over steps_run.
+  std::vector<std::pair<std::string, double>> phase_seconds;
 };
 
 class Trainer {
