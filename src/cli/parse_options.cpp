@@ -74,6 +74,8 @@ po::options_description make_description(TrainOptions& o, ListFlags& lists, std:
       ("time-phases", cli::switch_value(&c.run.time_phases),
        "time each phase of the step (data wait, forward, gather, sampling + loss, backward, all-reduce, optimiser) "
        "and print the breakdown at the end; synchronises the device at each phase, so training is slower")
+      ("allreduce-after-backward", cli::switch_value(&c.run.allreduce_after_backward),
+       "all-reduce the gradient buckets after backward instead of overlapping them with it")
       ("freeze-bn", cli::switch_value(&c.freeze_bn),
        "BatchNorm in inference mode with frozen parameters (rank-count invariant runs)")
       ("pretrained-path", po::value(&c.model.pretrained_path),

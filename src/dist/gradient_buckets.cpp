@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
 #include <tuple>
 
@@ -16,6 +17,7 @@
 namespace dml {
 
 struct GradientBuckets::Impl {
+  Impl(Communicator& c, std::vector<torch::Tensor> p) : comm(c), params(std::move(p)) {}
   struct Bucket {
     std::vector<int64_t> params;   // indices into Impl::params
     std::vector<int64_t> offsets;  // element offset of each parameter in `buffer`
@@ -25,11 +27,53 @@ struct GradientBuckets::Impl {
   Communicator& comm;
   std::vector<torch::Tensor> params;
   std::vector<Bucket> buckets;
+  bool bypass = false;   // a world of one rank: nothing to reduce
+  bool overlap = false;  // hooks start the buckets during backward
+
+  // Overlap state of the current backward (guarded by `mutex`: hooks may run on autograd threads).
+  std::mutex mutex;
+  bool armed = false;
+  std::vector<std::pair<int64_t, int64_t>> place;  // parameter -> (bucket, position in it)
+  std::vector<std::vector<char>> filled;           // per bucket and position: gradient copied in
+  std::vector<int64_t> missing;                    // per bucket: positions still to fill
+  int64_t next_start = 0;                          // buckets start in order: the next one to start
+  int64_t started_during_backward = 0;
+  std::vector<std::unique_ptr<PendingCollective>> pending;  // per bucket, once started
+  std::vector<std::pair<int64_t, unsigned>> hooks;          // (parameter, hook handle)
+
+  torch::Tensor slot(int64_t bucket, int64_t k) {
+    Bucket& b = buckets[bucket];
+    const torch::Tensor& p = params[b.params[k]];
+    return b.buffer.narrow(0, b.offsets[k], p.numel()).view(p.sizes());
+  }
+  // Starts every bucket, in order, from next_start on whose gradients are all in.
+  void start_ready_buckets() {
+    while (next_start < static_cast<int64_t>(buckets.size()) && missing[next_start] == 0) {
+      pending[next_start] = comm.start_all_reduce_sum(buckets[next_start].buffer);
+      ++next_start;
+    }
+    for (auto& p : pending) {
+      if (p) p->test();  // MPI progresses its started collectives only inside MPI calls
+    }
+  }
+  void on_gradient(int64_t param, const torch::Tensor& grad) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!armed) return;
+    const auto [bucket, k] = place[param];
+    if (filled[bucket][k]) return;
+    {
+      torch::NoGradGuard no_grad;
+      slot(bucket, k).copy_(grad);
+    }
+    filled[bucket][k] = 1;
+    --missing[bucket];
+    start_ready_buckets();
+  }
 };
 
 GradientBuckets::GradientBuckets(const std::vector<at::Tensor>& parameters, Communicator& comm, int64_t bucket_bytes,
-                                 int64_t first_bucket_bytes)
-    : impl_(std::make_unique<Impl>(Impl{comm, parameters, {}})) {
+                                 int64_t first_bucket_bytes, bool overlap_with_backward)
+    : impl_(std::make_unique<Impl>(comm, parameters)) {
   check(bucket_bytes > 0 && first_bucket_bytes > 0, "GradientBuckets: bucket_bytes (", bucket_bytes,
         ") and first_bucket_bytes (", first_bucket_bytes, ") must be positive");
   std::set<const void*> seen;
@@ -76,6 +120,23 @@ GradientBuckets::GradientBuckets(const std::vector<at::Tensor>& parameters, Comm
     if (!open[key].bucket.params.empty()) finish(open[key]);
   }
   check_layout_across_ranks();
+  Impl& impl = *impl_;
+  impl.bypass = comm.world_size() == 1;
+  impl.overlap = overlap_with_backward && !impl.bypass;
+  if (!impl.overlap) return;
+  impl.place.resize(parameters.size());
+  for (size_t b = 0; b < impl.buckets.size(); ++b) {
+    for (size_t k = 0; k < impl.buckets[b].params.size(); ++k) {
+      impl.place[impl.buckets[b].params[k]] = {static_cast<int64_t>(b), static_cast<int64_t>(k)};
+    }
+  }
+  Impl* raw = impl_.get();
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const int64_t index = static_cast<int64_t>(i);
+    const unsigned handle =
+        impl.params[i].register_hook([raw, index](const torch::Tensor& grad) { raw->on_gradient(index, grad); });
+    impl.hooks.emplace_back(index, handle);
+  }
 }
 
 // Ranks with different parameter lists would issue different numbers of all-reduces and hang;
@@ -107,10 +168,72 @@ void GradientBuckets::check_layout_across_ranks() const {
   }
 }
 
-GradientBuckets::~GradientBuckets() = default;
+GradientBuckets::~GradientBuckets() {
+  for (const auto& [param, handle] : impl_->hooks) impl_->params[param].remove_hook(handle);
+}
+
+bool GradientBuckets::overlaps_backward() const { return impl_->overlap; }
+int64_t GradientBuckets::buckets_started_during_backward() const { return impl_->started_during_backward; }
+
+void GradientBuckets::begin_backward() {
+  Impl& impl = *impl_;
+  if (!impl.overlap) return;
+  std::lock_guard<std::mutex> lock(impl.mutex);
+  impl.filled.assign(impl.buckets.size(), {});
+  impl.missing.assign(impl.buckets.size(), 0);
+  for (size_t b = 0; b < impl.buckets.size(); ++b) {
+    impl.filled[b].assign(impl.buckets[b].params.size(), 0);
+    impl.missing[b] = static_cast<int64_t>(impl.buckets[b].params.size());
+  }
+  impl.pending.clear();
+  impl.pending.resize(impl.buckets.size());
+  impl.next_start = 0;
+  impl.armed = true;
+}
 
 void GradientBuckets::synchronize() {
   torch::NoGradGuard no_grad;
+  Impl& impl = *impl_;
+  if (impl.bypass) {
+    for (auto& p : impl.params) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    }
+    return;
+  }
+  if (impl.overlap && impl.armed) {
+    {
+      std::lock_guard<std::mutex> lock(impl.mutex);
+      impl.armed = false;
+      impl.started_during_backward = impl.next_start;
+      // Parameters whose hook did not run (no gradient this step) go in as they are, or as zeros.
+      for (size_t b = 0; b < impl.buckets.size(); ++b) {
+        for (size_t k = 0; k < impl.buckets[b].params.size(); ++k) {
+          if (impl.filled[b][k]) continue;
+          const torch::Tensor& grad = impl.params[impl.buckets[b].params[k]].grad();
+          torch::Tensor slot = impl.slot(static_cast<int64_t>(b), static_cast<int64_t>(k));
+          grad.defined() ? slot.copy_(grad) : slot.zero_();
+          impl.filled[b][k] = 1;
+          --impl.missing[b];
+        }
+      }
+      impl.start_ready_buckets();
+    }
+    for (size_t b = 0; b < impl.buckets.size(); ++b) {
+      impl.pending[b]->wait();
+      Impl::Bucket& bucket = impl.buckets[b];
+      for (size_t k = 0; k < bucket.params.size(); ++k) {
+        torch::Tensor& p = impl.params[bucket.params[k]];
+        const torch::Tensor slot = impl.slot(static_cast<int64_t>(b), static_cast<int64_t>(k));
+        if (p.grad().defined()) {
+          p.mutable_grad().copy_(slot);
+        } else {
+          p.mutable_grad() = slot.clone();
+        }
+      }
+    }
+    impl.pending.clear();
+    return;
+  }
   for (Impl::Bucket& b : impl_->buckets) {
     for (size_t k = 0; k < b.params.size(); ++k) {
       torch::Tensor& p = impl_->params[b.params[k]];
@@ -158,8 +281,17 @@ at::Tensor GradientBuckets::all_finite() const {
   const torch::Device device = impl_->buckets.front().buffer.device();
   bool host_finite = true;
   std::vector<torch::Tensor> device_sums;
-  for (const auto& b : impl_->buckets) {
-    const torch::Tensor& x = b.buffer;
+  // The summed gradients: the bucket buffers, or (one rank, no buckets used) the gradients.
+  std::vector<torch::Tensor> sums;
+  if (impl_->bypass) {
+    for (const auto& p : impl_->params) {
+      const torch::Tensor& g = p.grad();
+      if (g.defined()) sums.push_back(g.is_contiguous() ? g : g.contiguous());
+    }
+  } else {
+    for (const auto& b : impl_->buckets) sums.push_back(b.buffer);
+  }
+  for (const torch::Tensor& x : sums) {
     if (x.device().is_cpu() && x.scalar_type() == torch::kFloat32) {
       host_finite = host_finite && all_finite_cpu(x.data_ptr<float>(), x.numel());
     } else if (x.device().is_cpu() && x.scalar_type() == torch::kFloat64) {

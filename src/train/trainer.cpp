@@ -160,7 +160,10 @@ Trainer::Trainer(const TrainConfig& config, Communicator& comm) : s_(std::make_u
   for (auto& p : synced) {
     if (p.requires_grad()) s.trainable.push_back(p);
   }
-  s.buckets = std::make_unique<GradientBuckets>(s.trainable, comm);
+  // Overlap needs each gradient complete when backward produces it: one replica per rank.
+  const bool overlap = !c.run.allreduce_after_backward && c.devices.size() == 1;
+  s.buckets = std::make_unique<GradientBuckets>(s.trainable, comm, GradientBuckets::kDefaultBucketBytes,
+                                                GradientBuckets::kDefaultFirstBucketBytes, overlap);
   if (c.model.precision == Precision::kFp16) s.scaler = std::make_unique<LossScaler>();
   s.objective = std::make_unique<DistributedObjective>(comm, s.loss, c.sampling, seed);
 
@@ -257,6 +260,7 @@ void Trainer::State::train_step(uint64_t step, torch::Tensor& count_window) {
   ObjectiveResult result = objective->compute(torch::cat(embeddings), global_labels(step), step, &timer);
   if (fault_injection::nan_loss(comm.rank(), step)) result.loss = result.loss * std::nan("");
   const double scale = scaler ? scaler->scale() : 1.0;
+  buckets->begin_backward();
   (scaler ? result.loss * scale : result.loss).backward();
   timer.mark("backward");
   replicas->reduce_gradients_to_primary();

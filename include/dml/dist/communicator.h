@@ -18,6 +18,17 @@ namespace dml {
 
 enum class Backend { kAuto, kSingle, kMpi, kNccl };
 
+// A collective that was started and may still be running (Communicator::start_all_reduce_sum).
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  // Lets the collective progress without blocking (MPI progresses only inside MPI calls); true once
+  // it has completed.
+  virtual bool test() = 0;
+  // Returns once it has completed (bounded like every collective by set_collective_timeout).
+  virtual void wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -50,6 +61,13 @@ class Communicator {
   virtual void broadcast(at::Tensor& tensor, int root) = 0;
   // Returns once every rank has called it.
   virtual void barrier() = 0;
+  // Starts an element-wise sum over ranks of `tensor` (contiguous; it must stay alive and untouched
+  // until wait() returns) and returns at once where the backend can: "mpi" issues MPI_Iallreduce,
+  // "nccl" enqueues on its stream. No shape agreement is exchanged: the caller guarantees that every
+  // rank starts the same sequence of shapes (GradientBuckets checks its layout across ranks once, at
+  // construction). Ranks must still start them in the same order. Default: all_reduce_sum, done.
+  virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(at::Tensor& tensor);
+
   // Ends every rank of the job with exit_code (MPI_Abort); never returns.
   [[noreturn]] virtual void abort(int exit_code) = 0;
 
@@ -59,6 +77,10 @@ class Communicator {
   virtual void set_collective_timeout(double seconds) {}
   // The training step the following collectives belong to, for that message; -1 = none.
   virtual void set_step(int64_t step) {}
+
+ protected:
+  // A handle whose collective has already completed (for backends that finish it on the spot).
+  static std::unique_ptr<PendingCollective> completed_collective();
 };
 
 // The backend a run uses: `requested` unless it is kAuto; then "nccl" when the replicas are on a GPU

@@ -55,6 +55,9 @@ struct RunConfig {
   // Time each phase of every step (TrainSummary::phase_seconds), synchronising the device at each
   // phase boundary: slower, for benchmarks and --time-phases.
   bool time_phases = false;
+  // Gradient buckets start their all-reduce during backward, as soon as each is complete (with one
+  // replica per rank); true = all-reduce them after backward instead (for comparison and debugging).
+  bool allreduce_after_backward = false;
   std::string metrics_file;            // JSON lines; empty = none
   bool progress = true;                // progress bar on a terminal
   std::string options_text;            // every resolved option, "key = value" lines: logged and checkpointed

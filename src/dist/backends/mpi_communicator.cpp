@@ -48,6 +48,16 @@ class MpiCommunicator final : public Communicator {
     if (!work.is_same(tensor)) tensor.copy_(work);
   }
 
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(at::Tensor& tensor) override {
+    check(tensor.is_contiguous() && tensor.device().is_cpu(), "dist/mpi start_all_reduce_sum: the tensor must be a "
+          "contiguous host tensor, got ", tensor.sizes(), " on ", tensor.device());
+    if (tensor.numel() > kMaxCount) return Communicator::start_all_reduce_sum(tensor);
+    auto pending = std::make_unique<Pending>(deadline());
+    DML_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, tensor.data_ptr(), static_cast<int>(tensor.numel()),
+                                 mpi_datatype(tensor), MPI_SUM, comms_.world, &pending->request));
+    return pending;
+  }
+
   at::Tensor all_gather(const at::Tensor& tensor) override {
     const CollectiveDeadline d = deadline();
     agree_on_tensor(comms_.world, CollectiveOp::kAllGather, tensor, rules_, 0, &d);
@@ -117,6 +127,28 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  struct Pending final : PendingCollective {
+    explicit Pending(const CollectiveDeadline& d) : deadline(d) {}
+    ~Pending() override {
+      if (request == MPI_REQUEST_NULL) return;
+      try {
+        wait();  // never leave MPI writing into memory that may be freed
+      } catch (...) {
+      }
+    }
+    bool test() override {
+      if (request == MPI_REQUEST_NULL) return true;
+      int done = 0;
+      mpi_check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "all_reduce_sum (started)");
+      return done != 0;
+    }
+    void wait() override {
+      if (request != MPI_REQUEST_NULL) mpi_wait(request, "all_reduce_sum (gradient bucket)", &deadline);
+    }
+    CollectiveDeadline deadline;
+    MPI_Request request = MPI_REQUEST_NULL;
+  };
+
   // Collectives may run on autograd's threads while the trainer sets the step.
   CollectiveDeadline deadline() const { return {timeout_s_.load(), step_.load(), comms_.rank, &comms_.watch}; }
 

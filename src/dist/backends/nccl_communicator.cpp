@@ -110,6 +110,18 @@ class NcclCommunicator final : public Communicator {
     if (!work.is_same(tensor)) tensor.copy_(work);
   }
 
+  // Enqueued on the NCCL stream like all_reduce_sum (the current stream waits for it by an event),
+  // without the host-side agreement, so it costs the host no round trip: already "started".
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(at::Tensor& tensor) override {
+    check(tensor.is_contiguous() && tensor.is_cuda(), "dist/nccl start_all_reduce_sum: the tensor must be a "
+          "contiguous CUDA tensor, got ", tensor.sizes(), " on ", tensor.device());
+    launch({tensor}, [&](cudaStream_t s) {
+      DML_NCCL_CHECK(ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(), nccl_type(tensor), ncclSum,
+                                   comm_, s));
+    });
+    return completed_collective();
+  }
+
   at::Tensor all_gather(const at::Tensor& tensor) override {
     const CollectiveDeadline d = deadline();
     agree_on_tensor(mpi_.world, CollectiveOp::kAllGather, tensor, rules_, 0, &d);
