@@ -13,9 +13,11 @@
 #include "dml/train/checkpoint_evaluation.h"
 #include "dml/train/devices.h"
 #include "dml/util/error.h"
+#include "dml/util/host_allocator.h"
 #include "dml/util/log.h"
 
 int main(int argc, char** argv) {
+  dml::keep_host_memory();  // see host_allocator.h: ~10% of a CPU step
   const dml::LaunchEnvironment launch = dml::read_launch_environment();
   dml::log::set_rank(launch.rank, /*world_size=*/2);
   dml::EvalOptions options;

@@ -74,8 +74,9 @@ po::options_description make_description(TrainOptions& o, ListFlags& lists, std:
       ("time-phases", cli::switch_value(&c.run.time_phases),
        "time each phase of the step (data wait, forward, gather, sampling + loss, backward, all-reduce, optimiser) "
        "and print the breakdown at the end; synchronises the device at each phase, so training is slower")
-      ("allreduce-after-backward", cli::switch_value(&c.run.allreduce_after_backward),
-       "all-reduce the gradient buckets after backward instead of overlapping them with it")
+      ("allreduce-overlap", value(&o.allreduce_overlap),
+       "start the gradient buckets' all-reduce during backward (on), after it (off), or auto: on for GPU replicas, "
+       "off on CPU ranks")
       ("freeze-bn", cli::switch_value(&c.freeze_bn),
        "BatchNorm in inference mode with frozen parameters (rank-count invariant runs)")
       ("pretrained-path", po::value(&c.model.pretrained_path),
@@ -201,6 +202,7 @@ std::string describe_options(const TrainOptions& o) {
   line("backend", o.backend);
   line("kvstore", o.kvstore);
   line("threads", o.threads);
+  line("allreduce-overlap", o.allreduce_overlap);
   line("log-interval", c.run.log_interval);
   line("eval-interval", c.run.eval_interval);
   line("eval-untrained", c.run.eval_untrained);

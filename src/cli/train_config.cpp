@@ -129,6 +129,15 @@ TrainConfig make_train_config_without_devices(const TrainOptions& o) {
   c.data.preload_max_bytes = o.preload_max_mb << 20;
   with_flags([&] { c.network_optimizer.kind = parse_optimizer(o.optimizer); });
   with_flags([&] { c.model.precision = parse_precision(o.precision); });
+  if (o.allreduce_overlap == "auto") {
+    c.run.allreduce_overlap = RunConfig::Overlap::kAuto;
+  } else if (o.allreduce_overlap == "on") {
+    c.run.allreduce_overlap = RunConfig::Overlap::kOn;
+  } else if (o.allreduce_overlap == "off") {
+    c.run.allreduce_overlap = RunConfig::Overlap::kOff;
+  } else {
+    throw Error(str("--allreduce-overlap: '", o.allreduce_overlap, "' is not a choice; use auto, on or off"));
+  }
   c.loss.learn_beta = o.lr_beta > 0;
   c.beta_optimizer = OptimizerOptions{};
   c.beta_optimizer.kind = OptimizerKind::kSgd;

@@ -286,7 +286,8 @@ at::Tensor GradientBuckets::all_finite() const {
   if (impl_->bypass) {
     for (const auto& p : impl_->params) {
       const torch::Tensor& g = p.grad();
-      if (g.defined()) sums.push_back(g.is_contiguous() ? g : g.contiguous());
+      // A dense tensor in any layout (channels-last) covers exactly numel() elements from data_ptr().
+      if (g.defined()) sums.push_back(g.is_non_overlapping_and_dense() ? g : g.contiguous());
     }
   } else {
     for (const auto& b : impl_->buckets) sums.push_back(b.buffer);

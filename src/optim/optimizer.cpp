@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "dml/util/error.h"
+#include "optim/adam_kernel.h"
 
 namespace dml {
 
@@ -96,37 +97,45 @@ namespace {
 // are read once and written once, where the tensor-op version makes nine passes and two temporary
 // tensors (the optimiser step was an eighth of a bf16 resnet18 step). Same arithmetic, in the same
 // order, as the tensor ops of Optimizer::update.
-// One chunk. No errno for sqrt: without that, GCC keeps a scalar call per element for a negative
-// input (impossible here: v >= 0) and cannot vectorise the loop.
+// float32 (the training case): the vectorised loop of adam_kernel.cpp; float64 (tests, reference
+// checks): the same arithmetic here.
 template <typename T>
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-math-errno")))
-#endif
-void adam_chunk(T* __restrict param, const T* __restrict grad, T* __restrict m, T* __restrict v, int64_t begin,
-                int64_t end, T rescale, T wd, T b1, T b2, T one_minus_b1, T one_minus_b2, T eps, T lr_t, T decay,
-                bool decoupled) {
+void adam_chunk_generic(T* param, const T* grad, T* m, T* v, int64_t begin, int64_t end, const OptimizerOptions& o,
+                        bool decoupled, double lr, double lr_t) {
+  const T rescale = static_cast<T>(o.rescale_grad), wd = static_cast<T>(o.weight_decay);
+  const T b1 = static_cast<T>(o.beta1), b2 = static_cast<T>(o.beta2);
+  const T c1 = static_cast<T>(1.0 - o.beta1), c2 = static_cast<T>(1.0 - o.beta2), eps = static_cast<T>(o.epsilon);
+  const T step = static_cast<T>(lr_t), decay = static_cast<T>(lr * o.weight_decay);
   for (int64_t i = begin; i < end; ++i) {
     T g = grad[i] * rescale;
     if (!decoupled) g = g + wd * param[i];
-    const T mi = m[i] * b1 + one_minus_b1 * g;
-    const T vi = v[i] * b2 + one_minus_b2 * (g * g);
+    const T mi = m[i] * b1 + c1 * g;
+    const T vi = v[i] * b2 + c2 * (g * g);
     m[i] = mi;
     v[i] = vi;
     const T denom = std::sqrt(vi) + eps;
-    param[i] = decoupled ? param[i] - ((mi / denom) * lr_t + decay * param[i]) : param[i] + (-lr_t) * (mi / denom);
+    param[i] = decoupled ? param[i] - ((mi / denom) * step + decay * param[i]) : param[i] + (-step) * (mi / denom);
   }
 }
 
-template <typename T>
-void fused_adam_cpu(T* param, const T* grad, T* m, T* v, int64_t n, const OptimizerOptions& o, bool decoupled,
-                    double lr, double lr_t) {
-  const T rescale = static_cast<T>(o.rescale_grad), wd = static_cast<T>(o.weight_decay);
-  const T b1 = static_cast<T>(o.beta1), b2 = static_cast<T>(o.beta2);
-  const T one_minus_b1 = static_cast<T>(1.0 - o.beta1), one_minus_b2 = static_cast<T>(1.0 - o.beta2);
-  const T eps = static_cast<T>(o.epsilon), step = static_cast<T>(lr_t), decay = static_cast<T>(lr * o.weight_decay);
+void fused_adam_cpu(const torch::Tensor& param, const torch::Tensor& grad, const torch::Tensor& m,
+                    const torch::Tensor& v, const OptimizerOptions& o, bool decoupled, double lr, double lr_t) {
+  const int64_t n = param.numel();
+  if (param.scalar_type() == torch::kFloat32) {
+    const optim_kernels::AdamScalars s{static_cast<float>(o.rescale_grad), static_cast<float>(o.weight_decay),
+                                       static_cast<float>(o.beta1), static_cast<float>(o.beta2),
+                                       static_cast<float>(1.0 - o.beta1), static_cast<float>(1.0 - o.beta2),
+                                       static_cast<float>(o.epsilon), static_cast<float>(lr_t),
+                                       static_cast<float>(lr * o.weight_decay), decoupled};
+    float *p = param.data_ptr<float>(), *mp = m.data_ptr<float>(), *vp = v.data_ptr<float>();
+    const float* gp = grad.data_ptr<float>();
+    at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) { optim_kernels::adam_chunk(p, gp, mp, vp, begin, end, s); });
+    return;
+  }
+  double *p = param.data_ptr<double>(), *mp = m.data_ptr<double>(), *vp = v.data_ptr<double>();
+  const double* gp = grad.data_ptr<double>();
   at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
-    adam_chunk(param, grad, m, v, begin, end, rescale, wd, b1, b2, one_minus_b1, one_minus_b2, eps, step, decay,
-               decoupled);
+    adam_chunk_generic(p, gp, mp, vp, begin, end, o, decoupled, lr, lr_t);
   });
 }
 
@@ -157,14 +166,7 @@ void Optimizer::update(const torch::Tensor& param, const torch::Tensor& grad, Pa
       const double t = static_cast<double>(state.count);
       const double lr_t = lr * std::sqrt(1.0 - std::pow(o.beta2, t)) / (1.0 - std::pow(o.beta1, t));
       const bool decoupled = kind == OptimizerKind::kAdamW;
-      const int64_t n = param.numel();
-      if (param.scalar_type() == torch::kFloat32) {
-        fused_adam_cpu<float>(param.data_ptr<float>(), grad.data_ptr<float>(), state.first.data_ptr<float>(),
-                              state.second.data_ptr<float>(), n, o, decoupled, lr, lr_t);
-      } else {
-        fused_adam_cpu<double>(param.data_ptr<double>(), grad.data_ptr<double>(), state.first.data_ptr<double>(),
-                               state.second.data_ptr<double>(), n, o, decoupled, lr, lr_t);
-      }
+      fused_adam_cpu(param, grad, state.first, state.second, o, decoupled, lr, lr_t);
       return;
     }
   }

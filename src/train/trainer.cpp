@@ -161,9 +161,19 @@ Trainer::Trainer(const TrainConfig& config, Communicator& comm) : s_(std::make_u
     if (p.requires_grad()) s.trainable.push_back(p);
   }
   // Overlap needs each gradient complete when backward produces it: one replica per rank.
-  const bool overlap = !c.run.allreduce_after_backward && c.devices.size() == 1;
+  const RunConfig::Overlap mode = c.run.allreduce_overlap;
+  const bool overlap = c.devices.size() == 1 && (mode == RunConfig::Overlap::kOn ||
+                                                 (mode == RunConfig::Overlap::kAuto && primary.is_cuda()));
+  if (mode == RunConfig::Overlap::kOn && c.devices.size() > 1) {
+    log::warn("train", "--allreduce-overlap on needs one replica per rank; this rank has several, so the buckets "
+                       "are reduced after backward");
+  }
   s.buckets = std::make_unique<GradientBuckets>(s.trainable, comm, GradientBuckets::kDefaultBucketBytes,
                                                 GradientBuckets::kDefaultFirstBucketBytes, overlap);
+  if (comm.world_size() > 1) {
+    log::info("train", str("gradient all-reduce: ", s.buckets->num_buckets(), " buckets, ",
+                           s.buckets->overlaps_backward() ? "started during backward" : "after backward"));
+  }
   if (c.model.precision == Precision::kFp16) s.scaler = std::make_unique<LossScaler>();
   s.objective = std::make_unique<DistributedObjective>(comm, s.loss, c.sampling, seed);
 

@@ -101,6 +101,10 @@ TEST(ParseOptions, BadValuesNameTheFlagAndTheFix) {
   EXPECT_NE(parse_error({"--collective-timeout", "-1"}).find("--collective-timeout is -1; use 0 (no limit) or a positive"),
             std::string::npos);
   EXPECT_EQ(parse_error({"--collective-timeout", "0", "--skip-nonfinite"}), "");
+  EXPECT_NE(parse_error({"--allreduce-overlap", "yes"}).find("--allreduce-overlap: 'yes' is not a choice; use auto, on or off"),
+            std::string::npos);
+  EXPECT_EQ(parse_error({"--allreduce-overlap", "on", "--precision", "bf16", "--channels-last"}), "");
+  EXPECT_NE(parse_error({"--precision", "fp8"}).find("--precision: precision 'fp8' is unknown"), std::string::npos);
 }
 
 // A wrapper passes "$@" after its own flags: the later value must win, for values and switches, and a

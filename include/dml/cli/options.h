@@ -27,6 +27,7 @@ struct TrainOptions {
   int cpu_replicas = 1;        // replicas per rank on the CPU (exercises the multi-device path)
   std::string precision = "fp32";  // the backbone's forward: fp32 | bf16 | fp16 (config.model.precision)
   std::string backend = "auto";    // communicator: auto | single | mpi | nccl
+  std::string allreduce_overlap = "auto";  // auto | on | off (config.run.allreduce_overlap)
   double collective_timeout = 300;  // seconds one collective may wait before the job aborts; 0 = no limit
   std::string kvstore = "device";  // accepted for compatibility with the reference; MPI/NCCL replace it
   int threads = 0;                 // torch threads per rank; 0 = cores / local ranks
