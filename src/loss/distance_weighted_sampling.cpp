@@ -115,7 +115,8 @@ Triplets sample_triplets(const torch::Tensor& candidates, const torch::Tensor& l
   // end; the result is capped at the row's last positive-probability column, so a zero-probability row
   // (same class, or D >= cutoff) can never be drawn.
   const torch::Tensor cdf = probs.cumsum(1);                                                  // [A, N]
-  const torch::Tensor u = random_uniform_tensor(RngKey{seed, RngStream::kNegatives, step}, anchor_rows, draws)
+  const torch::Tensor u = random_uniform_range(RngKey{seed, RngStream::kNegatives, step}, anchor_begin, anchor_count,
+                                               draws, probs.device())
                               .to(cdf.scalar_type());                                         // [A, k-1]
   const torch::Tensor target = u * cdf.narrow(1, n - 1, 1);
   const torch::Tensor columns = torch::arange(n, index_opts).unsqueeze(0);

@@ -2,9 +2,36 @@
 
 #include <torch/torch.h>
 
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <utility>
+#include <vector>
+
 #include "dml/util/error.h"
 
 namespace dml {
+namespace {
+// The per-channel constants, made once per (device, values) and kept there: no host-to-device
+// copy (on a GPU a synchronous one, from pageable memory) per batch. Loader and evaluation threads
+// share the cache.
+std::pair<at::Tensor, at::Tensor> constants_on(const c10::Device& device, const std::vector<float>& mean,
+                                               const std::vector<float>& std) {
+  using Key = std::tuple<int, int, std::vector<float>, std::vector<float>>;
+  static std::mutex mutex;
+  static std::map<Key, std::pair<at::Tensor, at::Tensor>> cache;
+  const Key key{static_cast<int>(device.type()), device.index(), mean, std};
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = cache.find(key);
+  if (found != cache.end()) return found->second;
+  const int64_t channels = static_cast<int64_t>(mean.size());
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+  std::pair<at::Tensor, at::Tensor> made{torch::tensor(mean, opts).to(device).view({1, channels, 1, 1}),
+                                         torch::tensor(std, opts).to(device).view({1, channels, 1, 1})};
+  cache.emplace(key, made);
+  return made;
+}
+}  // namespace
 
 at::Tensor normalize_images(const at::Tensor& images_u8, const c10::Device& device, const std::vector<double>& mean,
                             const std::vector<double>& std) {
@@ -25,9 +52,7 @@ at::Tensor normalize_images(const at::Tensor& images_u8, const c10::Device& devi
   }
   // The uint8 batch crosses to the device (4x less traffic than float) and is converted there.
   const at::Tensor x = images_u8.to(device, /*non_blocking=*/true).to(torch::kFloat32);
-  const auto opts = torch::TensorOptions().dtype(torch::kFloat32);
-  const at::Tensor mean_t = torch::tensor(mean_c, opts).to(device).view({1, channels, 1, 1});
-  const at::Tensor std_t = torch::tensor(std_c, opts).to(device).view({1, channels, 1, 1});
+  const auto [mean_t, std_t] = constants_on(device, mean_c, std_c);
   return x.div(255.0).sub_(mean_t).div_(std_t);
 }
 

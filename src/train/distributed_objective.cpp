@@ -1,5 +1,7 @@
 #include "dml/train/distributed_objective.h"
 
+#include <algorithm>
+
 #include "dml/dist/all_gather.h"
 #include "dml/util/class_blocks.h"
 #include "dml/util/error.h"
@@ -17,8 +19,13 @@ ObjectiveResult DistributedObjective::compute(const torch::Tensor& local_embeddi
         host_labels.size(), " labels for ", comm_.world_size(), " ranks x ", local_count, " embeddings");
   check_class_block_labels(host_labels.data(), static_cast<int64_t>(host_labels.size()), sampling_.blocks,
                            "distributed objective");
+  // To a GPU from pinned memory without waiting (the copy is ordered before the kernels using it).
+  const bool to_cuda = local_embeddings.is_cuda();
+  torch::Tensor labels_host = torch::empty({static_cast<int64_t>(host_labels.size())},
+                                           torch::TensorOptions().dtype(torch::kInt64).pinned_memory(to_cuda));
+  std::copy(host_labels.begin(), host_labels.end(), labels_host.data_ptr<int64_t>());
   const torch::Tensor global_labels =
-      torch::tensor(host_labels, torch::kInt64).to(local_embeddings.device(), /*non_blocking=*/false);
+      to_cuda ? labels_host.to(local_embeddings.device(), /*non_blocking=*/true) : labels_host;
   // Sampling and loss in float32 whatever the forward precision was.
   const torch::Tensor global_embeddings = all_gather_with_grad(comm_, local_embeddings.to(torch::kFloat32).contiguous());
   if (timer) timer->mark("gather");

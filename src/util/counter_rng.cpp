@@ -68,8 +68,38 @@ std::pair<torch::Tensor, torch::Tensor> mul_hi_lo(const torch::Tensor& a, uint32
 }
 }  // namespace
 
+at::Tensor random_uniform_range(const RngKey& key, int64_t first, int64_t count, int64_t draws, const c10::Device& device) {
+  TORCH_CHECK(first >= 0 && count >= 0 && draws >= 0, "random_uniform_range: negative first, count or draws");
+  const bool to_cuda = device.is_cuda();
+  torch::Tensor host = torch::empty({count, draws}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(to_cuda));
+  float* out = host.data_ptr<float>();
+  for (int64_t i = 0; i < count; ++i) {
+    for (int64_t d = 0; d < draws; ++d) {
+      out[i * draws + d] = static_cast<float>(random_uniform(key, static_cast<uint64_t>(first + i), static_cast<uint32_t>(d)));
+    }
+  }
+  return to_cuda ? host.to(device, /*non_blocking=*/true) : host;
+}
+
 at::Tensor random_uniform_tensor(const RngKey& key, const at::Tensor& indices, int64_t draws) {
   TORCH_CHECK(indices.dim() == 1, "random_uniform_tensor: indices must be 1-D");
+  if (indices.device().is_cpu()) {  // host indices: the scalar function, no tensor kernels
+    const torch::Tensor index = indices.to(torch::kInt64).contiguous();
+    const int64_t* in = index.data_ptr<int64_t>();
+    torch::Tensor u = torch::empty({index.size(0), draws}, torch::kFloat32);
+    float* out = u.data_ptr<float>();
+    for (int64_t i = 0; i < index.size(0); ++i) {
+      for (int64_t d = 0; d < draws; ++d) {
+        out[i * draws + d] = static_cast<float>(random_uniform(key, static_cast<uint64_t>(in[i]), static_cast<uint32_t>(d)));
+      }
+    }
+    return u;
+  }
+  return random_uniform_tensor_ops(key, indices, draws);
+}
+
+at::Tensor random_uniform_tensor_ops(const RngKey& key, const at::Tensor& indices, int64_t draws) {
+  TORCH_CHECK(indices.dim() == 1, "random_uniform_tensor_ops: indices must be 1-D");
   const auto opts = indices.options().dtype(torch::kInt64);
   const int64_t mask32 = 0xFFFFFFFFLL;
   const torch::Tensor index = indices.to(torch::kInt64).unsqueeze(1).expand({-1, draws});

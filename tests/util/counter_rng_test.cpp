@@ -18,10 +18,24 @@ TEST(CounterRng, PhiloxMatchesRandom123KnownAnswers) {
             (std::array<uint32_t, 4>{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}));
 }
 
-TEST(CounterRng, TensorVersionEqualsScalarVersion) {
+TEST(CounterRng, RangeVersionEqualsScalarVersion) {
+  RngKey key{9, RngStream::kNegatives, 12};
+  const torch::Tensor u = random_uniform_range(key, 140, 70, 4, torch::kCPU);
+  ASSERT_EQ(u.sizes(), (std::vector<int64_t>{70, 4}));
+  for (int64_t i = 0; i < 70; ++i) {
+    for (int64_t d = 0; d < 4; ++d) {
+      EXPECT_EQ(u[i][d].item<float>(), static_cast<float>(random_uniform(key, 140 + i, static_cast<uint32_t>(d))));
+    }
+  }
+}
+
+class CounterRngTensor : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(HostAndTensorOps, CounterRngTensor, ::testing::Values(false, true));
+
+TEST_P(CounterRngTensor, TensorVersionEqualsScalarVersion) {
   RngKey key{123, RngStream::kNegatives, 77};
   auto indices = torch::tensor(std::vector<int64_t>{0, 1, 5, 69, 4000000000LL, (int64_t{1} << 40) + 3});
-  auto u = random_uniform_tensor(key, indices, 4);
+  auto u = GetParam() ? random_uniform_tensor_ops(key, indices, 4) : random_uniform_tensor(key, indices, 4);
   ASSERT_EQ(u.sizes(), (std::vector<int64_t>{6, 4}));
   ASSERT_EQ(u.scalar_type(), torch::kFloat32);
   for (int64_t i = 0; i < indices.size(0); ++i) {

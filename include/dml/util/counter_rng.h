@@ -5,6 +5,8 @@
 #include <array>
 #include <cstdint>
 
+#include <c10/core/Device.h>
+
 namespace at {
 class Tensor;
 }
@@ -38,7 +40,14 @@ double random_uniform(const RngKey& key, uint64_t index, uint32_t draw);
 uint32_t random_below(const RngKey& key, uint64_t index, uint32_t draw, uint32_t n);
 
 // Tensor version of random_uniform: indices int64 [N] (any device) -> float32 [N, draws] on the
-// same device, element (i, d) == random_uniform(key, indices[i], d) exactly. No host sync.
+// same device, element (i, d) == random_uniform(key, indices[i], d) exactly. No host sync. Host
+// indices are drawn by the scalar function; device indices by Philox in tensor ops (~200 kernels).
 at::Tensor random_uniform_tensor(const RngKey& key, const at::Tensor& indices, int64_t draws);
+// Its device algorithm (Philox in tensor ops) on whatever device the indices are, e.g. for tests on
+// the CPU.
+at::Tensor random_uniform_tensor_ops(const RngKey& key, const at::Tensor& indices, int64_t draws);
+// The same for the indices first .. first+count-1, known on the host: drawn there (a few hundred
+// numbers per step cost microseconds) and copied to `device` from pinned memory without waiting.
+at::Tensor random_uniform_range(const RngKey& key, int64_t first, int64_t count, int64_t draws, const c10::Device& device);
 
 }  // namespace dml

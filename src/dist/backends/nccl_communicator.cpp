@@ -1,6 +1,6 @@
 // The NCCL backend: CUDA tensors, one NCCL communicator per rank on its device, MPI for bootstrap
-// (the unique id is broadcast over MPI) and for the host-side shape agreement before each
-// collective (no device sync needed: shapes are host metadata).
+// (the unique id is broadcast over MPI) and for the host-side shape agreement before collectives
+// (at start-up, and always with DML_CHECK_COLLECTIVES=1: see agree_each_collective).
 //
 // Streams: each collective runs on this communicator's own high-priority stream. Ordering with
 // LibTorch's current stream is by events: record on current, wait on the NCCL stream (inputs are
@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "dist/backend_factories.h"
@@ -102,7 +103,7 @@ class NcclCommunicator final : public Communicator {
 
   void all_reduce_sum(at::Tensor& tensor) override {
     const CollectiveDeadline d = deadline();
-    agree_on_tensor(mpi_.world, CollectiveOp::kAllReduce, tensor, rules_, 0, &d);
+    if (agree_each_collective()) agree_on_tensor(mpi_.world, CollectiveOp::kAllReduce, tensor, rules_, 0, &d);
     at::Tensor work = tensor.contiguous();
     launch({work}, [&](cudaStream_t s) {
       DML_NCCL_CHECK(ncclAllReduce(work.data_ptr(), work.data_ptr(), work.numel(), nccl_type(work), ncclSum, comm_, s));
@@ -124,7 +125,7 @@ class NcclCommunicator final : public Communicator {
 
   at::Tensor all_gather(const at::Tensor& tensor) override {
     const CollectiveDeadline d = deadline();
-    agree_on_tensor(mpi_.world, CollectiveOp::kAllGather, tensor, rules_, 0, &d);
+    if (agree_each_collective()) agree_on_tensor(mpi_.world, CollectiveOp::kAllGather, tensor, rules_, 0, &d);
     const at::Tensor input = tensor.contiguous();
     std::vector<int64_t> shape = input.sizes().vec();
     if (shape.empty()) shape.push_back(1);
@@ -138,7 +139,7 @@ class NcclCommunicator final : public Communicator {
 
   at::Tensor reduce_scatter_sum(const at::Tensor& tensor) override {
     const CollectiveDeadline d = deadline();
-    agree_on_tensor(mpi_.world, CollectiveOp::kReduceScatter, tensor, rules_, 0, &d);
+    if (agree_each_collective()) agree_on_tensor(mpi_.world, CollectiveOp::kReduceScatter, tensor, rules_, 0, &d);
     const at::Tensor input = tensor.contiguous();
     std::vector<int64_t> shape = input.sizes().vec();
     shape[0] /= mpi_.size;
@@ -152,7 +153,7 @@ class NcclCommunicator final : public Communicator {
 
   void broadcast(at::Tensor& tensor, int root) override {
     const CollectiveDeadline d = deadline();
-    agree_on_tensor(mpi_.world, CollectiveOp::kBroadcast, tensor, rules_, root, &d);
+    if (agree_each_collective()) agree_on_tensor(mpi_.world, CollectiveOp::kBroadcast, tensor, rules_, root, &d);
     at::Tensor work = tensor.contiguous();
     launch({work}, [&](cudaStream_t s) {
       DML_NCCL_CHECK(ncclBroadcast(work.data_ptr(), work.data_ptr(), work.numel(), nccl_type(work), root, comm_, s));
@@ -177,6 +178,12 @@ class NcclCommunicator final : public Communicator {
   // and checkpoint); a host read of a result in between waits for it.
   void set_collective_timeout(double seconds) override { timeout_s_ = seconds; }
   void set_step(int64_t step) override { step_ = step; }
+
+  // The host-side agreement of shapes and operations before a collective costs an MPI round trip.
+  // It runs for every collective of the start-up (model and layout checks, broadcasts: where a
+  // mismatch between ranks is likely) and, once training steps begin (set_step), only with
+  // DML_CHECK_COLLECTIVES=1, for debugging a hang or a mismatch. Barriers always agree.
+  bool agree_each_collective() const { return step_.load() < 0 || check_every_collective_; }
 
   [[noreturn]] void abort(int exit_code) override {
     std::fflush(stdout);
@@ -230,6 +237,10 @@ class NcclCommunicator final : public Communicator {
   MpiComms mpi_;
   std::atomic<double> timeout_s_{0};
   std::atomic<int64_t> step_{-1};
+  const bool check_every_collective_ = [] {
+    const char* value = std::getenv("DML_CHECK_COLLECTIVES");
+    return value != nullptr && std::string(value) == "1";
+  }();
   ncclComm_t comm_ = nullptr;
   c10::DeviceIndex device_ = 0;
   std::optional<c10::cuda::CUDAStream> stream_;  // set once the device is chosen
