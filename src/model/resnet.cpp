@@ -5,6 +5,7 @@
 
 #include "dml/util/error.h"
 #include "model/resnet_family.h"
+#include "model/conv_forward.h"
 #include "model/resnet_layers.h"
 
 namespace dml {
@@ -81,7 +82,7 @@ ResNetImpl::ResNetImpl(ResNetVersion version, const ResNetOptions& options) : op
 
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {
   if (input_bn) x = input_bn(x);
-  x = conv1(x);
+  x = detail::conv_forward(conv1, x);
   if (bn1) x = torch::relu(bn1(x));
   if (!options_.small_input_stem) x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
   for (auto& layer : layers_) x = layer->forward(x);

@@ -1,5 +1,6 @@
 #include "model/resnet_blocks_v1.h"
 
+#include "model/conv_forward.h"
 #include "model/resnet_layers.h"
 
 namespace dml::detail {
@@ -30,8 +31,8 @@ BasicBlockV1Impl::BasicBlockV1Impl(int64_t in_channels, int64_t out_channels, in
 }
 
 torch::Tensor BasicBlockV1Impl::forward(torch::Tensor x) {
-  torch::Tensor out = torch::relu(bn1(conv1(x)));
-  out = bn2(conv2(out));
+  torch::Tensor out = torch::relu(bn1(conv_forward(conv1, x)));
+  out = bn2(conv_forward(conv2, out));
   return add_shortcut_relu(out, x, downsample);
 }
 
@@ -49,9 +50,9 @@ BottleneckV1Impl::BottleneckV1Impl(int64_t in_channels, int64_t out_channels, in
 }
 
 torch::Tensor BottleneckV1Impl::forward(torch::Tensor x) {
-  torch::Tensor out = torch::relu(bn1(conv1(x)));
-  out = torch::relu(bn2(conv2(out)));
-  out = bn3(conv3(out));
+  torch::Tensor out = torch::relu(bn1(conv_forward(conv1, x)));
+  out = torch::relu(bn2(conv_forward(conv2, out)));
+  out = bn3(conv_forward(conv3, out));
   return add_shortcut_relu(out, x, downsample);
 }
 

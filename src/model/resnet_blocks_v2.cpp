@@ -1,5 +1,6 @@
 #include "model/resnet_blocks_v2.h"
 
+#include "model/conv_forward.h"
 #include "model/resnet_layers.h"
 
 namespace dml::detail {
@@ -27,8 +28,8 @@ BasicBlockV2Impl::BasicBlockV2Impl(int64_t in_channels, int64_t out_channels, in
 torch::Tensor BasicBlockV2Impl::forward(torch::Tensor x) {
   const torch::Tensor pre = torch::relu(bn1(x));
   const torch::Tensor shortcut = downsample ? downsample(pre) : x;
-  torch::Tensor out = conv1(pre);
-  out = conv2(torch::relu(bn2(out)));
+  torch::Tensor out = conv_forward(conv1, pre);
+  out = conv_forward(conv2, torch::relu(bn2(out)));
   return out + shortcut;
 }
 
@@ -48,9 +49,9 @@ BottleneckV2Impl::BottleneckV2Impl(int64_t in_channels, int64_t out_channels, in
 torch::Tensor BottleneckV2Impl::forward(torch::Tensor x) {
   const torch::Tensor pre = torch::relu(bn1(x));
   const torch::Tensor shortcut = downsample ? downsample(pre) : x;
-  torch::Tensor out = conv1(pre);
-  out = conv2(torch::relu(bn2(out)));
-  out = conv3(torch::relu(bn3(out)));
+  torch::Tensor out = conv_forward(conv1, pre);
+  out = conv_forward(conv2, torch::relu(bn2(out)));
+  out = conv_forward(conv3, torch::relu(bn3(out)));
   return out + shortcut;
 }
 
