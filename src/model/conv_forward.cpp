@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <variant>
 #include <vector>
 
 namespace dml::detail {
@@ -60,6 +61,14 @@ struct Bf16ConvGemmWeightGrad : public torch::autograd::Function<Bf16ConvGemmWei
   }
 };
 
+// LibTorch 1.13's options hold a c10::variant, LibTorch 2.x's a std::variant. With std::get_if in
+// scope the call is a template call, and argument-dependent lookup adds c10::get_if for the former.
+template <class T, class Variant>
+const T* variant_get_if(const Variant& v) {
+  using std::get_if;
+  return get_if<T>(&v);
+}
+
 }  // namespace
 
 bool uses_gemm_weight_gradient(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
@@ -67,9 +76,9 @@ bool uses_gemm_weight_gradient(const torch::nn::Conv2d& conv, const torch::Tenso
   if (!at::autocast::is_cpu_enabled() || at::autocast::get_autocast_cpu_dtype() != at::kBFloat16) return false;
   if (!torch::GradMode::is_enabled() || !conv->weight.requires_grad()) return false;
   const auto& o = conv->options;
-  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  const auto* padding = variant_get_if<torch::ExpandingArray<2>>(o.padding());
   if (padding == nullptr || o.groups() != 1 || o.bias() || (*o.dilation())[0] != 1 || (*o.dilation())[1] != 1 ||
-      !c10::get_if<torch::enumtype::kZeros>(&o.padding_mode())) {
+      !variant_get_if<torch::enumtype::kZeros>(o.padding_mode())) {
     return false;
   }
   const int64_t kh = (*o.kernel_size())[0];
