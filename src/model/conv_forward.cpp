@@ -93,7 +93,7 @@ torch::Tensor conv_forward(torch::nn::Conv2d& conv, const torch::Tensor& x) {
   if (!uses_gemm_weight_gradient(conv, x)) return conv(x);
   const auto& o = conv->options;
   return Bf16ConvGemmWeightGrad::apply(x, conv->weight, pair(o.stride()),
-                                       pair(c10::get<torch::ExpandingArray<2>>(o.padding())));
+                                       pair(*variant_get_if<torch::ExpandingArray<2>>(o.padding())));
 }
 
 torch::Tensor conv2d_weight_gradient_gemm(const torch::Tensor& grad_out, const torch::Tensor& input,
